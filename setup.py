@@ -1,0 +1,27 @@
+"""Install tinycnn: ``pip install -e .`` (add ``[test]`` for the test tools)."""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+here = Path(__file__).parent
+version = re.search(r'__version__ = "([^"]+)"', (here / "tinycnn" / "__init__.py").read_text()).group(1)
+
+setup(
+    name="tinycnn",
+    version=version,
+    description="A from-scratch, educational convolutional neural network framework (NumPy + Numba).",
+    long_description=(here / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["tinycnn", "tinycnn.*"]),
+    package_data={"tinycnn.datasets": ["data/*.npz"]},
+    include_package_data=True,
+    install_requires=["numpy>=1.23", "numba>=0.58", "matplotlib>=3.5", "tqdm>=4.60"],
+    extras_require={
+        "test": ["pytest>=7", "hypothesis>=6.70"],
+        "notebooks": ["jupytext>=1.14"],
+    },
+    entry_points={"console_scripts": ["tinycnn=tinycnn.cli:main"]},
+)
