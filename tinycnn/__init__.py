@@ -2,9 +2,34 @@
 
 Every layer has an explicit forward and backward pass; the hot loops are Numba-compiled
 next to a readable NumPy twin; every gradient is checked against finite differences.
+
+>>> import numpy as np, tinycnn as tc
+>>> from tinycnn import layers
+>>> model = tc.Sequential(layers.Conv2D(1, 2, kernel_size=3, rng=0), layers.ReLU(),
+...                       layers.Flatten(), layers.Dense(2 * 4 * 4, 3, rng=0))
+>>> model.forward(np.zeros((5, 1, 6, 6), np.float32)).shape
+(5, 3)
 """
 __version__ = "0.1.0"
 
+from tinycnn import init, layers, losses, optim
 from tinycnn.backend import get_backend, set_backend, use_backend
+from tinycnn.gradcheck import assert_gradients_close, gradcheck
+from tinycnn.model import Sequential
+from tinycnn.parameter import Parameter
+from tinycnn.saving import load_model
+from tinycnn.train import EarlyStopping, History
 
-__all__ = ["__version__", "get_backend", "set_backend", "use_backend"]
+__all__ = [
+    "__version__", "Sequential", "Parameter", "load_model", "gradcheck", "assert_gradients_close",
+    "get_backend", "set_backend", "use_backend", "warmup", "History", "EarlyStopping",
+    "layers", "losses", "optim", "init",
+]
+
+
+def warmup(verbose=False):
+    """Compile (or load from Numba's cache) the fast kernels before the first training step."""
+    from tinycnn.kernels import fast
+    if hasattr(fast, "warmup"):
+        return fast.warmup(verbose=verbose) if verbose else fast.warmup()
+    return None

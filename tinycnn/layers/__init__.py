@@ -1,0 +1,13 @@
+"""Layers: each with an explicit ``forward`` and ``backward`` (one family per file)."""
+from tinycnn.layers.activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from tinycnn.layers.base import Layer
+from tinycnn.layers.conv import Conv2D
+from tinycnn.layers.dense import Dense, Flatten
+from tinycnn.layers.dropout import Dropout
+from tinycnn.layers.pooling import AvgPool2D, MaxPool2D
+
+__all__ = ["Layer", "Conv2D", "MaxPool2D", "AvgPool2D", "Dense", "Flatten",
+           "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout"]
+
+#: name -> class, used by ``load_model`` to rebuild an architecture from its JSON.
+REGISTRY = {name: globals()[name] for name in __all__ if name != "Layer"}

@@ -1,0 +1,84 @@
+r"""Element-wise activations; each backward is ``dx = dy · f'(x)``.
+
+=========  ===============================  =====================================
+layer      forward                          backward
+=========  ===============================  =====================================
+ReLU       :math:`y = \max(0, x)`           :math:`dx = dy\,[x > 0]`
+LeakyReLU  :math:`y = x` if x>0 else αx     :math:`dx = dy` if x>0 else α·dy
+Sigmoid    :math:`y = 1/(1+e^{-x})`         :math:`dx = dy\, y(1-y)`
+Tanh       :math:`y = \tanh x`              :math:`dx = dy\,(1-y^2)`
+=========  ===============================  =====================================
+
+(At ``x = 0`` ReLU's derivative is taken as 0, as in PyTorch.)
+"""
+import numpy as np
+
+from tinycnn.layers.base import Layer, check_dy, check_input
+
+__all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh"]
+
+
+class _Activation(Layer):
+    def forward(self, x):
+        check_input(self, x)
+        y = self._f(x)
+        self._cache = (x, y)
+        return y
+
+    def backward(self, dy):
+        x, y = self._cached()
+        check_dy(self, dy, x.shape)
+        return self._df(x, y, dy.astype(x.dtype, copy=False))
+
+
+class ReLU(_Activation):
+    """Rectified linear unit, ``max(0, x)``."""
+
+    def _f(self, x):
+        return np.maximum(x, 0)
+
+    def _df(self, x, y, dy):
+        return dy * (x > 0)
+
+
+class LeakyReLU(_Activation):
+    """``x`` for positive ``x``, ``alpha·x`` otherwise (so negative inputs still learn)."""
+
+    def __init__(self, alpha=0.01):
+        super().__init__()
+        if not (isinstance(alpha, (int, float)) and 0 <= alpha < 1):
+            raise ValueError(f"LeakyReLU: alpha must be a number in [0, 1), got {alpha!r}")
+        self.alpha = float(alpha)
+
+    def _f(self, x):
+        return np.where(x > 0, x, x * x.dtype.type(self.alpha))
+
+    def _df(self, x, y, dy):
+        return np.where(x > 0, dy, dy * dy.dtype.type(self.alpha))
+
+    def config(self):
+        return {"alpha": self.alpha}
+
+    def __repr__(self):
+        return f"LeakyReLU({self.alpha})"
+
+
+class Sigmoid(_Activation):
+    """Logistic function; written so that no ``exp`` overflows for large ``|x|``."""
+
+    def _f(self, x):
+        e = np.exp(-np.abs(x))  # in (0, 1]: never overflows
+        return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+    def _df(self, x, y, dy):
+        return dy * y * (1 - y)
+
+
+class Tanh(_Activation):
+    """Hyperbolic tangent."""
+
+    def _f(self, x):
+        return np.tanh(x)
+
+    def _df(self, x, y, dy):
+        return dy * (1 - y * y)

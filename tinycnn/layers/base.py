@@ -1,0 +1,139 @@
+"""The ``Layer`` base class and the input checks every layer shares.
+
+A layer is stateful: ``forward(x)`` computes ``y`` and caches what ``backward`` needs;
+``backward(dy)`` returns ``dx = dL/dx`` and *adds* ``dL/dW`` into each parameter's
+``.grad``. Checks run where data enters a layer, so a mistake is reported in the words of
+the layer (``Conv2D(1→6, k=5): expected 1 input channel, got 3 ...``) and never as a
+NumPy traceback from deep inside a kernel.
+"""
+import numpy as np
+
+__all__ = ["Layer", "check_input", "check_dy", "check_positive_int", "pair"]
+
+
+class Layer:
+    """Base class: ``forward``, ``backward``, ``parameters``, ``train``/``eval``, ``__call__``."""
+
+    def __init__(self):
+        self.training = True
+        self._cache = None
+
+    # --- the pair every layer implements
+    def forward(self, x):
+        raise NotImplementedError
+
+    def backward(self, dy):
+        raise NotImplementedError
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    # --- parameters and modes
+    def parameters(self):
+        """Trainable parameters, weight first (empty for layers without weights)."""
+        return [p for p in (getattr(self, "weight", None), getattr(self, "bias", None)) if p is not None]
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.zero_grad()
+
+    def train(self, mode=True):
+        self.training = bool(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def to(self, dtype):
+        """Cast parameters (data and grad) to ``dtype`` in place."""
+        for p in self.parameters():
+            p.astype(dtype)
+        return self
+
+    def clear_cache(self):
+        """Forget what ``forward`` cached (``predict`` calls it to free memory)."""
+        self._cache = None
+
+    # --- description, used by summary() and by save/load
+    def output_shape(self, input_shape):
+        """Per-sample output shape for a per-sample ``input_shape`` (no batch axis)."""
+        return tuple(input_shape)
+
+    def param_formula(self):
+        """How the parameter count comes about, e.g. ``"(5·5·1 + 1)·6"``; None if no weights."""
+        return None
+
+    def config(self):
+        """Constructor keyword arguments that rebuild this layer (JSON-serialisable)."""
+        return {}
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+    # --- cache helpers shared by subclasses
+    def _cached(self):
+        if self._cache is None:
+            raise ValueError(
+                f"{self!r}: backward() called before forward(); run forward(x) first "
+                "(and do not call predict() in between: it clears the caches)"
+            )
+        return self._cache
+
+
+def pair(value, name, layer_name, minimum=1):
+    """``value`` as a ``(rows, cols)`` pair of ints ``>= minimum``, or a clear ValueError."""
+    values = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(values) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+        raise TypeError(f"{layer_name}: {name} must be an int or a pair of ints, got {value!r}")
+    if min(values) < minimum:
+        raise ValueError(f"{layer_name}: {name} must be >= {minimum}, got {value!r}")
+    return int(values[0]), int(values[1])
+
+
+def check_positive_int(value, name, layer_name):
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+        raise TypeError(f"{layer_name}: {name} must be an int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{layer_name}: {name} must be >= 1, got {value}")
+    return int(value)
+
+
+_LAYOUTS = {2: "(N, features)", 4: "(N, C, H, W)"}
+
+
+def check_input(layer, x, ndim=None, dtype=None):
+    """Check that ``x`` is a floating ndarray of rank ``ndim`` and (optionally) ``dtype``."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{layer!r}: expected a numpy.ndarray input, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(
+            f"{layer!r}: expected a floating-point input, got dtype {x.dtype}; "
+            "hint: x.astype(np.float32)"
+        )
+    if ndim is not None and x.ndim != ndim:
+        hint = ""
+        if ndim == 2 and x.ndim == 4:
+            hint = "; hint: put a Flatten() layer before it"
+        elif ndim == 4 and x.ndim == 3:
+            hint = "; hint: add the batch axis, x[None]"
+        raise ValueError(
+            f"{layer!r}: expected a {ndim}-D input {_LAYOUTS.get(ndim, '')}, got shape {x.shape}{hint}"
+        )
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(
+            f"{layer!r}: input dtype {x.dtype} differs from the layer's parameters ({dtype}); "
+            f"cast one of them: x.astype(np.{dtype}) or model.to(np.{x.dtype})"
+        )
+    if x.shape[0] == 0:
+        raise ValueError(f"{layer!r}: got an empty batch, shape {x.shape}")
+
+
+def check_dy(layer, dy, expected_shape):
+    """``dy`` must be an array with the shape of the forward output."""
+    if not isinstance(dy, np.ndarray):
+        raise TypeError(f"{layer!r}: backward expected a numpy.ndarray dy, got {type(dy).__name__}")
+    if dy.shape != tuple(expected_shape):
+        raise ValueError(
+            f"{layer!r}: backward expected dy of shape {tuple(expected_shape)} "
+            f"(the shape forward returned), got {dy.shape}"
+        )

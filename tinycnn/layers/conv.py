@@ -1,0 +1,96 @@
+r"""2-D convolution layer.
+
+Shapes: x (N, C, H, W), weight (F, C, KH, KW), bias (F,), y (N, F, Ho, Wo) with
+
+.. math::
+    H_o = \left\lfloor \frac{H + 2p_h - K_H}{s_h} \right\rfloor + 1,\qquad
+    W_o = \left\lfloor \frac{W + 2p_w - K_W}{s_w} \right\rfloor + 1
+
+Forward:  :math:`y_{n,f,h,w} = b_f + \sum_{c,i,j} w_{f,c,i,j}\, x^{pad}_{n,c,\,h s_h+i,\,w s_w+j}`
+
+Backward: :math:`\partial L/\partial b_f = \sum_{n,h,w} dy_{n,f,h,w}`,
+:math:`\partial L/\partial w_{f,c,i,j} = \sum_{n,h,w} dy_{n,f,h,w}\, x^{pad}_{n,c,\,h s_h+i,\,w s_w+j}`,
+:math:`\partial L/\partial x^{pad}_{n,c,\,h s_h+i,\,w s_w+j} \mathrel{+}= \sum_f dy_{n,f,h,w}\, w_{f,c,i,j}`.
+
+The loops live in ``tinycnn.kernels`` (``conv2d_forward`` / ``conv2d_backward``).
+"""
+import numpy as np
+
+from tinycnn import backend
+from tinycnn.init import as_generator, get_initializer
+from tinycnn.layers.base import Layer, check_dy, check_input, check_positive_int, pair
+from tinycnn.parameter import Parameter
+
+__all__ = ["Conv2D"]
+
+
+class Conv2D(Layer):
+    """Convolution with ``out_channels`` filters of ``kernel_size`` over ``in_channels``.
+
+    >>> conv = Conv2D(1, 6, kernel_size=5, padding=2, rng=0)
+    >>> conv.forward(np.zeros((2, 1, 28, 28), np.float32)).shape
+    (2, 6, 28, 28)
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, *,
+                 init="he", rng=None, dtype=np.float32):
+        super().__init__()
+        name = f"Conv2D({in_channels}→{out_channels}, k={kernel_size})"
+        self.in_channels = check_positive_int(in_channels, "in_channels", name)
+        self.out_channels = check_positive_int(out_channels, "out_channels", name)
+        self.kernel_size = pair(kernel_size, "kernel_size", name)
+        self.stride = pair(stride, "stride", name)
+        self.padding = pair(padding, "padding", name, minimum=0)
+        self.init = init if isinstance(init, str) else getattr(init, "__name__", "custom")
+        shape = (self.out_channels, self.in_channels) + self.kernel_size
+        self.weight = Parameter(get_initializer(init)(shape, as_generator(rng), dtype), "weight")
+        self.bias = Parameter(np.zeros(self.out_channels, dtype=dtype), "bias")
+
+    def forward(self, x):
+        check_input(self, x, ndim=4, dtype=self.weight.data.dtype)
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{self!r}: expected {self.in_channels} input channel(s) (x.shape[1]), "
+                f"got {x.shape[1]} in an input of shape {x.shape}"
+            )
+        (ph, pw), (kh, kw) = self.padding, self.kernel_size
+        if x.shape[2] + 2 * ph < kh or x.shape[3] + 2 * pw < kw:
+            raise ValueError(
+                f"{self!r}: kernel {kh}×{kw} is larger than the padded input "
+                f"{x.shape[2] + 2 * ph}×{x.shape[3] + 2 * pw} (input {x.shape}, padding {self.padding})"
+            )
+        self._cache = x
+        return backend.kernels().conv2d_forward(x, self.weight.data, self.bias.data,
+                                                self.stride, self.padding)
+
+    def backward(self, dy):
+        x = self._cached()
+        check_dy(self, dy, (x.shape[0],) + self.output_shape(x.shape[1:]))
+        dx, dw, db = backend.kernels().conv2d_backward(dy.astype(x.dtype, copy=False), x,
+                                                       self.weight.data, self.stride, self.padding)
+        self.weight.grad += dw
+        self.bias.grad += db
+        return dx
+
+    def output_shape(self, input_shape):
+        _, H, W = input_shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        return (self.out_channels, (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1)
+
+    def param_formula(self):
+        kh, kw = self.kernel_size
+        return f"({kh}·{kw}·{self.in_channels} + 1)·{self.out_channels}"
+
+    def config(self):
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": list(self.kernel_size), "stride": list(self.stride),
+                "padding": list(self.padding)}
+
+    def __repr__(self):
+        k = self.kernel_size[0] if self.kernel_size[0] == self.kernel_size[1] else self.kernel_size
+        extra = ""
+        if self.stride != (1, 1):
+            extra += f", s={self.stride[0] if self.stride[0] == self.stride[1] else self.stride}"
+        if self.padding != (0, 0):
+            extra += f", p={self.padding[0] if self.padding[0] == self.padding[1] else self.padding}"
+        return f"Conv2D({self.in_channels}→{self.out_channels}, k={k}{extra})"

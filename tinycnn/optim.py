@@ -1,0 +1,149 @@
+r"""Optimizers (PyTorch's update rules, so a step matches ``torch.optim``) and LR schedules.
+
+SGD with weight decay λ, momentum μ, learning rate η (buffer v starts as the first g):
+
+.. math::
+    g = \nabla_\theta L + \lambda\theta,\quad v \leftarrow \mu v + g,\quad
+    \theta \leftarrow \theta - \eta\,(g + \mu v \text{ if Nesterov else } v)
+
+Adam (step t from 1):
+
+.. math::
+    g = \nabla_\theta L + \lambda\theta,\quad m \leftarrow \beta_1 m + (1-\beta_1) g,\quad
+    v \leftarrow \beta_2 v + (1-\beta_2) g^2,\quad
+    \theta \leftarrow \theta - \eta\,\frac{m/(1-\beta_1^t)}{\sqrt{v/(1-\beta_2^t)} + \epsilon}
+
+Schedules change ``optimizer.lr`` once per epoch (``scheduler.step()``):
+``StepLR``: :math:`\eta_e = \eta_0 \gamma^{\lfloor e / \text{step} \rfloor}`;
+``CosineLR``: :math:`\eta_e = \eta_{min} + \tfrac12(\eta_0 - \eta_{min})(1 + \cos(\pi e / T))`.
+"""
+import math
+
+import numpy as np
+
+__all__ = ["Optimizer", "SGD", "Adam", "StepLR", "CosineLR"]
+
+
+def _check_number(owner, name, value, low, high=math.inf, low_inclusive=False):
+    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and (
+        (value >= low if low_inclusive else value > low) and value < high)
+    if not ok:
+        bracket = "[" if low_inclusive else "("
+        raise ValueError(f"{owner}: {name} must be a number in {bracket}{low}, {high}), got {value!r}")
+    return float(value)
+
+
+class Optimizer:
+    """Holds the parameter list; subclasses implement ``step``."""
+
+    def __init__(self, params, lr):
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list "
+                             "(pass model.parameters())")
+        self.lr = _check_number(type(self).__name__, "lr", lr, 0)
+
+    def zero_grad(self):
+        for p in self.params:
+            p.zero_grad()
+
+    def step(self):
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum and weight decay."""
+
+    def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(params, lr)
+        self.momentum = _check_number("SGD", "momentum", momentum, 0, 1, low_inclusive=True)
+        self.weight_decay = _check_number("SGD", "weight_decay", weight_decay, 0, low_inclusive=True)
+        if nesterov and self.momentum == 0:
+            raise ValueError("SGD: nesterov=True needs a momentum > 0")
+        self.nesterov = bool(nesterov)
+        self.velocity = [None] * len(self.params)
+
+    def step(self):
+        for k, p in enumerate(self.params):
+            g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
+            if self.momentum:
+                v = self.velocity[k]
+                v = g.copy() if v is None else self.momentum * v + g
+                self.velocity[k] = v
+                g = g + self.momentum * v if self.nesterov else v
+            p.data -= (self.lr * g).astype(p.data.dtype, copy=False)
+
+
+class Adam(Optimizer):
+    """Adam with bias correction; ``weight_decay`` is added to the gradient (L2, as torch.optim.Adam)."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, lr)
+        b1, b2 = betas
+        self.betas = (_check_number("Adam", "betas[0]", b1, 0, 1, True),
+                      _check_number("Adam", "betas[1]", b2, 0, 1, True))
+        self.eps = _check_number("Adam", "eps", eps, 0, low_inclusive=True)
+        self.weight_decay = _check_number("Adam", "weight_decay", weight_decay, 0, low_inclusive=True)
+        self.t = 0
+        self.m = [np.zeros_like(p.data) for p in self.params]
+        self.v = [np.zeros_like(p.data) for p in self.params]
+
+    def step(self):
+        self.t += 1
+        b1, b2 = self.betas
+        for p, m, v in zip(self.params, self.m, self.v):
+            g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * g * g
+            m_hat = m / (1 - b1 ** self.t)
+            v_hat = v / (1 - b2 ** self.t)
+            p.data -= (self.lr * m_hat / (np.sqrt(v_hat) + self.eps)).astype(p.data.dtype, copy=False)
+
+
+class _Schedule:
+    """Base: remembers the optimizer's starting lr; ``step()`` moves to the next epoch."""
+
+    def __init__(self, optimizer):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(self).__name__}: expected a tinycnn optimizer, got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.epoch = 0
+
+    def step(self):
+        self.epoch += 1
+        self.optimizer.lr = self.lr_at(self.epoch)
+
+    def lr_at(self, epoch):
+        raise NotImplementedError
+
+
+class StepLR(_Schedule):
+    """Multiply the lr by ``gamma`` every ``step_size`` epochs."""
+
+    def __init__(self, optimizer, step_size, gamma=0.1):
+        super().__init__(optimizer)
+        if not isinstance(step_size, int) or step_size < 1:
+            raise ValueError(f"StepLR: step_size must be an int >= 1, got {step_size!r}")
+        self.step_size = step_size
+        self.gamma = _check_number("StepLR", "gamma", gamma, 0)
+
+    def lr_at(self, epoch):
+        return self.base_lr * self.gamma ** (epoch // self.step_size)
+
+
+class CosineLR(_Schedule):
+    """Cosine annealing from the starting lr to ``eta_min`` over ``T_max`` epochs."""
+
+    def __init__(self, optimizer, T_max, eta_min=0.0):
+        super().__init__(optimizer)
+        if not isinstance(T_max, int) or T_max < 1:
+            raise ValueError(f"CosineLR: T_max must be an int >= 1, got {T_max!r}")
+        self.T_max = T_max
+        self.eta_min = _check_number("CosineLR", "eta_min", eta_min, 0, low_inclusive=True)
+
+    def lr_at(self, epoch):
+        e = min(epoch, self.T_max)
+        return self.eta_min + 0.5 * (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * e / self.T_max))
