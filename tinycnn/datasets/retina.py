@@ -25,10 +25,10 @@ __all__ = ["load_retina", "load_microaneurysms", "retinal_lesions", "fundus_mask
 # How the simulation draws a sample (see retinal_lesions). Tuned so that the darkest-pixel
 # baseline stays weak (AUC <= 0.85) while a small CNN can reach AUC >= 0.95.
 SPOT_RADIUS = (1.0, 3.0)        # px; the Gaussian's sigma is radius / 2
-SPOT_DEPTH = (0.12, 0.35)       # fraction of the local brightness a spot removes at its centre
+SPOT_DEPTH = (0.30, 0.60)       # fraction of the local brightness a spot removes at its centre
 GAIN = (0.75, 1.25)             # global brightness factor
 CONTRAST = (0.7, 1.3)           # stretch around the patch mean
-NOISE = (0.01, 0.03)            # std of additive Gaussian pixel noise (images in [0, 1])
+NOISE = (0.005, 0.02)           # std of additive Gaussian pixel noise (images in [0, 1])
 
 
 def _load(name, raw):
