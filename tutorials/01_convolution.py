@@ -39,7 +39,7 @@
 import numpy as np
 import matplotlib.pyplot as plt
 
-from _common import FAST, show
+from _common import FAST, draw_grid, show
 import tinycnn as tc
 from tinycnn import layers
 from tinycnn.kernels import reference
@@ -117,19 +117,6 @@ assert y[1, 2] == np.sum(x[1:4, 2:5] * k)
 
 
 # %%
-def draw_grid(ax, a, title, box=None, cmap="Greys"):
-    """Show a small matrix with its numbers written in; ``box=(row, col, h, w)`` outlines a patch."""
-    ax.imshow(a, cmap=cmap, vmin=min(a.min(), 0), vmax=max(a.max(), 1))
-    for (r, c), v in np.ndenumerate(a):
-        ax.text(c, r, f"{v:g}", ha="center", va="center", color="tab:red", fontsize=11)
-    if box is not None:
-        r, c, h, w = box
-        ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), w, h, fill=False, lw=3, ec="tab:blue"))
-    ax.set_title(title)
-    ax.set_xticks(range(a.shape[1]))
-    ax.set_yticks(range(a.shape[0]))
-
-
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.8))
 draw_grid(axes[0], x, "input x (5×5), patch for y[1, 2]", box=(1, 2, 3, 3))
 draw_grid(axes[1], k, "kernel k (3×3)", cmap="coolwarm")

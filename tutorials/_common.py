@@ -6,6 +6,7 @@
   wherever ``TINYCNN_TUTORIAL_OUT`` points.
 * ``show(fig, name)`` -- save ``fig`` as ``OUT/name.png``; in a notebook, also show it
   inline. Scripts never open a window, so they run on machines without a display.
+* ``draw_grid(ax, a, title)`` -- a small matrix drawn as a picture with its numbers in it.
 * ``TINYCNN_BACKEND=reference`` runs the tutorials on the readable NumPy kernels instead
   of the default (Numba) ones -- handy when you step through a kernel in a debugger.
 """
@@ -13,7 +14,9 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["FAST", "OUT", "show", "in_notebook"]
+import numpy as np
+
+__all__ = ["FAST", "OUT", "show", "draw_grid", "in_notebook"]
 
 
 def _flag(name):
@@ -51,3 +54,19 @@ def show(fig, name):
     plt.close(fig)
     print(f"[saved {path}]")
     return path
+
+
+def draw_grid(ax, a, title, box=None, cmap="Greys", fmt="{:g}"):
+    """Draw a small matrix with its numbers written in; ``box=(row, col, h, w)`` outlines a patch."""
+    import matplotlib.pyplot as plt
+
+    a = np.asarray(a)
+    ax.imshow(a, cmap=cmap, vmin=min(a.min(), 0), vmax=max(a.max(), 1))
+    for (r, c), v in np.ndenumerate(a):
+        ax.text(c, r, fmt.format(v), ha="center", va="center", color="tab:red", fontsize=11)
+    if box is not None:
+        r, c, h, w = box
+        ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), w, h, fill=False, lw=3, ec="tab:blue"))
+    ax.set_title(title)
+    ax.set_xticks(range(a.shape[1]))
+    ax.set_yticks(range(a.shape[0]))
