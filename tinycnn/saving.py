@@ -68,7 +68,10 @@ def load_model(path):
     with archive:
         if not hasattr(archive, "files") or "architecture" not in archive.files:
             raise ValueError(f"load_model: {path} is not a tinycnn model file (no 'architecture' entry)")
-        spec = json.loads(str(archive["architecture"]))
+        try:
+            spec = json.loads(str(archive["architecture"]))
+        except ValueError as err:   # pickled objects (refused by allow_pickle=False) or bad JSON
+            raise ValueError(f"load_model: {path} is not a tinycnn model file ({err})") from None
         if spec.get("format") != FORMAT:
             raise ValueError(f"load_model: {path} has model-file format {spec.get('format')!r}, "
                              f"this tinycnn reads format {FORMAT} (saved by tinycnn "

@@ -82,7 +82,8 @@ class Layer:
 
 def pair(value, name, layer_name, minimum=1):
     """``value`` as a ``(rows, cols)`` pair of ints ``>= minimum``, or a clear ValueError."""
-    values = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    values = (value, value) if isinstance(value, (int, np.integer)) else \
+        tuple(value) if isinstance(value, (tuple, list)) else (value,)
     if len(values) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
         raise TypeError(f"{layer_name}: {name} must be an int or a pair of ints, got {value!r}")
     if min(values) < minimum:
