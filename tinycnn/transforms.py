@@ -201,7 +201,8 @@ class Binarize:
     with :func:`otsu_threshold` (over all of that image's channels)."""
 
     def __init__(self, threshold=0.5):
-        if threshold != "otsu" and not np.isscalar(threshold):
+        valid = threshold == "otsu" if isinstance(threshold, str) else np.isscalar(threshold)
+        if not valid:
             raise ValueError(f"Binarize: threshold must be a number or 'otsu'; got {threshold!r}")
         self.threshold = threshold
 
