@@ -132,8 +132,12 @@ def sensitivity_specificity(y_true, y_score, threshold=None):
     y_true, y_score = _pair(y_true, y_score, "sensitivity_specificity", "y_score")
     y_true = _binary(y_true, "y_true", "sensitivity_specificity")
     if threshold is None:
-        y_pred = _binary(y_score, "y_score (predictions, as no threshold was given)",
-                         "sensitivity_specificity")
+        if not np.all(np.isin(y_score, (0, 1))):
+            raise ValueError(
+                "sensitivity_specificity: without a threshold, y_score must be binary 0/1 "
+                "predictions; for scores or probabilities pass threshold=... (e.g. 0.5)"
+            )
+        y_pred = y_score.astype(np.int64)
     else:
         y_pred = (y_score.astype(np.float64) >= threshold).astype(np.int64)
     pos, neg = y_true == 1, y_true == 0
