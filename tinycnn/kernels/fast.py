@@ -1,7 +1,365 @@
-"""Numba backend -- placeholder until the fast kernels land: the reference twins, by name."""
-from tinycnn.kernels.reference import (  # noqa: F401
-    conv2d_forward, conv2d_backward,
-    maxpool2d_forward, maxpool2d_backward,
-    avgpool2d_forward, avgpool2d_backward,
-    dense_forward, dense_backward,
-)
+r"""Fast kernels: the reference twins' math, compiled with Numba (the default backend).
+
+Every public function here has exactly the signature and results of its twin in
+:mod:`tinycnn.kernels.reference` (the spec; tested equal in ``tests/test_fast_kernels.py``).
+The functions in this module are thin Python wrappers: they normalise ``stride`` /
+``padding`` / ``kernel_size`` to pairs, make inputs C-contiguous in the input's dtype,
+allocate outputs and call ``@njit(cache=True)`` loops from :mod:`numba_conv` and
+:mod:`numba_pool`. Importing this module compiles nothing; each loop is compiled (or loaded
+from Numba's on-disk cache) on first use, once per dtype -- or ahead of time by
+:func:`warmup`.
+
+Which algorithm, and why (measured on the 2-core AVX-512 machine the project runs on,
+float32, see ``benchmarks/RESULTS.md``):
+
+* **One input channel (LeNet's conv1, a 224x224 grey image): direct loops.** im2col would
+  copy every pixel KH*KW times (9x for 3x3, 25x for 5x5) only to feed a GEMM whose inner
+  dimension is a tiny KH*KW; the direct loop, innermost along one output row, is faster and
+  needs no extra memory.
+* **Several input channels: im2col + BLAS GEMM.** With C*KH*KW >= ~50 the matrix product
+  does most of the work and BLAS does it far better than a hand loop; the gather (im2col)
+  and the scatter-add of the backward pass (col2im) stay Numba loops.
+* **Dense: BLAS** (``x @ w.T``), as in the reference: it is one GEMM already.
+
+Threads: every loop here is serial (``parallel=False``) and BLAS keeps its own thread pool.
+See :func:`warmup` and ``benchmarks/README.md`` for the measurements behind this.
+"""
+import threading
+
+import numpy as np
+
+from tinycnn.kernels import numba_conv as _conv
+from tinycnn.kernels import numba_pool as _pool
+
+__all__ = [
+    "conv2d_forward", "conv2d_backward",
+    "maxpool2d_forward", "maxpool2d_backward",
+    "avgpool2d_forward", "avgpool2d_backward",
+    "dense_forward", "dense_backward",
+    "warmup", "clear_workspace",
+]
+
+_DTYPES = (np.float32, np.float64)
+
+
+# ---------------------------------------------------------------- argument plumbing
+
+def _pair(v):
+    return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
+
+
+def _as(a, dtype, name, kernel):
+    """``a`` as a C-contiguous array of ``dtype`` (a no-op when it already is)."""
+    a = np.asarray(a)
+    if a.dtype.type not in _DTYPES:
+        raise TypeError(f"{kernel}: {name} has dtype {a.dtype}; the fast kernels take "
+                        "float32 or float64 (cast with x.astype(np.float32))")
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+class _Workspace(threading.local):
+    """Scratch arrays reused from call to call (one set per thread).
+
+    A fresh multi-megabyte ``np.empty`` is page-faulted in on first touch, every call;
+    for LeNet's conv2 that cost more than the GEMM itself. Only internal temporaries
+    (padded input, im2col columns, GEMM results) live here -- never an array we return.
+    """
+
+    def __init__(self):
+        self.buffers = {}
+
+    def get(self, name, shape, dtype):
+        size = int(np.prod(shape))
+        buf = self.buffers.get((name, np.dtype(dtype)))
+        if buf is None or buf.size < size:
+            buf = np.empty(size, dtype=dtype)
+            self.buffers[(name, np.dtype(dtype))] = buf
+        return buf[:size].reshape(shape)
+
+
+_ws = _Workspace()
+
+
+def clear_workspace():
+    """Free the scratch buffers the convolution kernels keep between calls."""
+    _ws.buffers.clear()
+
+
+def _pad(x, ph, pw):
+    """Zero-padded copy of ``x`` in the workspace (``x`` itself when there is no padding)."""
+    if ph == 0 and pw == 0:
+        return x
+    N, C, H, W = x.shape
+    xp = _ws.get("xp", (N, C, H + 2 * ph, W + 2 * pw), x.dtype)
+    xp.fill(0)
+    xp[:, :, ph:ph + H, pw:pw + W] = x
+    return xp
+
+
+def _conv_out(x_shape, w_shape, stride, padding, kernel):
+    """(Ho, Wo), after checking what the loops rely on (they skip bounds checks)."""
+    if len(x_shape) != 4 or len(w_shape) != 4 or x_shape[1] != w_shape[1]:
+        raise ValueError(f"{kernel}: expected x (N, C, H, W) and w (F, C, KH, KW) with the "
+                         f"same C, got x {x_shape} and w {w_shape}")
+    (sh, sw), (ph, pw) = stride, padding
+    if min(sh, sw) < 1 or min(ph, pw) < 0:
+        raise ValueError(f"{kernel}: stride must be >= 1 and padding >= 0, got {stride}, {padding}")
+    Ho = (x_shape[2] + 2 * ph - w_shape[2]) // sh + 1
+    Wo = (x_shape[3] + 2 * pw - w_shape[3]) // sw + 1
+    if Ho < 1 or Wo < 1:
+        raise ValueError(f"{kernel}: kernel {w_shape[2:]} is larger than the padded input "
+                         f"(x {x_shape}, padding {padding})")
+    return Ho, Wo
+
+
+def _check_dy(dy, shape, kernel):
+    if dy.shape != tuple(shape):
+        raise ValueError(f"{kernel}: dy has shape {dy.shape}, expected {tuple(shape)} "
+                         "(the shape of the forward output)")
+
+
+def _use_direct(C):
+    """Direct loops for one input channel, im2col + GEMM otherwise (see module docstring)."""
+    return C == 1
+
+
+# ---------------------------------------------------------------- convolution
+
+def conv2d_forward(x, w, b, stride=1, padding=0):
+    r"""2-D convolution (cross-correlation); twin of ``reference.conv2d_forward``.
+
+    .. math::
+        y_{n,f,h,w} = b_f + \sum_{c}\sum_{i<KH}\sum_{j<KW}
+                      w_{f,c,i,j}\; x^{pad}_{n,c,\,h s_h + i,\,w s_w + j}
+
+    x: (N, C, H, W), w: (F, C, KH, KW), b: (F,) -> y: (N, F, Ho, Wo).
+
+    Algorithm: direct loops when C == 1 (:func:`numba_conv.direct_forward`); otherwise
+    im2col gather (Numba) then one GEMM ``w.reshape(F, C*KH*KW) @ cols`` (BLAS) and a
+    Numba move of the result into NCHW with the bias added.
+    """
+    x = _as(x, None, "x", "conv2d_forward")
+    w, b = _as(w, x.dtype, "w", "conv2d_forward"), _as(b, x.dtype, "b", "conv2d_forward")
+    sh, sw = _pair(stride)
+    ph, pw = _pair(padding)
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    Ho, Wo = _conv_out(x.shape, w.shape, (sh, sw), (ph, pw), "conv2d_forward")
+    if b.shape != (F,):
+        raise ValueError(f"conv2d_forward: bias shape {b.shape} does not match {F} filters")
+    y = np.empty((N, F, Ho, Wo), dtype=x.dtype)
+    if y.size == 0:
+        return y
+    xp = _pad(x, ph, pw)
+    if _use_direct(C):
+        _conv.direct_forward(xp, w, b, sh, sw, y)
+        return y
+    K, P = C * KH * KW, Ho * Wo
+    cols = _ws.get("cols", (K, N, P), x.dtype)
+    _conv.im2col(xp, KH, KW, sh, sw, Ho, Wo, cols)
+    Y = _ws.get("Y", (F, N * P), x.dtype)
+    np.matmul(w.reshape(F, K), cols.reshape(K, N * P), out=Y)
+    _conv.unfold_bias(Y.reshape(F, N, P), b, y.reshape(N, F, P))
+    return y
+
+
+def conv2d_backward(dy, x, w, stride=1, padding=0):
+    r"""Gradients of :func:`conv2d_forward`; twin of ``reference.conv2d_backward``.
+
+    .. math::
+        \frac{\partial L}{\partial b_f} = \sum_{n,h,w} dy_{n,f,h,w}
+        \qquad
+        \frac{\partial L}{\partial w_{f,c,i,j}} =
+            \sum_{n,h,w} dy_{n,f,h,w}\; x^{pad}_{n,c,\,h s_h+i,\,w s_w+j}
+
+        \frac{\partial L}{\partial x^{pad}_{n,c,\,h s_h+i,\,w s_w+j}} \mathrel{+}=
+            \sum_f dy_{n,f,h,w}\; w_{f,c,i,j}
+
+    dy: (N, F, Ho, Wo) -> dx: (N, C, H, W), dw: (F, C, KH, KW), db: (F,).
+
+    Algorithm: C == 1, the forward's direct loops in reverse
+    (:func:`numba_conv.direct_backward`, one partial ``dw`` per sample summed in order).
+    Otherwise im2col again, ``dw = dY @ cols.T`` and ``dcols = W.T @ dY`` (BLAS), and the
+    Numba col2im scatter-add of ``dcols`` into ``dx``. Deterministic: no two threads ever
+    add into one element.
+    """
+    x = _as(x, None, "x", "conv2d_backward")
+    dy = _as(dy, x.dtype, "dy", "conv2d_backward")
+    w = _as(w, x.dtype, "w", "conv2d_backward")
+    sh, sw = _pair(stride)
+    ph, pw = _pair(padding)
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    Ho, Wo = _conv_out(x.shape, w.shape, (sh, sw), (ph, pw), "conv2d_backward")
+    _check_dy(dy, (N, F, Ho, Wo), "conv2d_backward")
+    db = dy.sum(axis=(0, 2, 3))
+    padded = ph > 0 or pw > 0
+    dx = np.zeros_like(x)
+    if dy.size == 0 or x.size == 0:
+        return dx, np.zeros_like(w), db
+    xp = _pad(x, ph, pw)
+    dxp = dx                                        # gradient w.r.t. the padded input
+    if padded:
+        dxp = _ws.get("dxp", xp.shape, x.dtype)
+        dxp.fill(0)
+    if _use_direct(C):
+        dw_n = _ws.get("dw_n", (N,) + w.shape, x.dtype)
+        dw_n.fill(0)
+        _conv.direct_backward(dy, xp, w, sh, sw, dxp, dw_n)
+        dw = dw_n.sum(axis=0)
+    else:
+        K, P = C * KH * KW, Ho * Wo
+        cols = _ws.get("cols", (K, N, P), x.dtype)
+        _conv.im2col(xp, KH, KW, sh, sw, Ho, Wo, cols)
+        dY = _ws.get("dY", (F, N, P), x.dtype)
+        _conv.fold(dy.reshape(N, F, P), dY)
+        dY = dY.reshape(F, N * P)
+        dw = (dY @ cols.reshape(K, N * P).T).reshape(w.shape)
+        dcols = _ws.get("dcols", (K, N * P), x.dtype)
+        np.matmul(w.reshape(F, K).T, dY, out=dcols)
+        _conv.col2im(dcols.reshape(K, N, P), KH, KW, sh, sw, Ho, Wo, dxp)
+    if padded:
+        dx[...] = dxp[:, :, ph:ph + H, pw:pw + W]
+    return dx, dw, db
+
+
+# ---------------------------------------------------------------- pooling
+
+def _pool_geometry(x, kernel_size, stride, kernel):
+    kh, kw = _pair(kernel_size)
+    sh, sw = _pair(kernel_size if stride is None else stride)
+    if x.ndim != 4 or min(kh, kw, sh, sw) < 1 or kh > x.shape[2] or kw > x.shape[3]:
+        raise ValueError(f"{kernel}: expected x (N, C, H, W) at least as large as the "
+                         f"kernel {(kh, kw)}, stride >= 1; got x {x.shape}, stride {(sh, sw)}")
+    N, C, H, W = x.shape
+    return kh, kw, sh, sw, (H - kh) // sh + 1, (W - kw) // sw + 1
+
+
+def _planes(a):
+    """View (N, C, H, W) as (N*C, H, W): pooling treats every plane alike."""
+    return a.reshape(a.shape[0] * a.shape[1], a.shape[2], a.shape[3])
+
+
+def maxpool2d_forward(x, kernel_size, stride=None):
+    r"""Max pooling; twin of ``reference.maxpool2d_forward``.
+
+    .. math:: y_{n,c,h,w} = \max_{i<K_h,\,j<K_w} x_{n,c,\,h s_h+i,\,w s_w+j}
+
+    x: (N, C, H, W) -> y: (N, C, Ho, Wo). Algorithm: one window loop per output pixel.
+    """
+    x = _as(x, None, "x", "maxpool2d_forward")
+    kh, kw, sh, sw, Ho, Wo = _pool_geometry(x, kernel_size, stride, "maxpool2d_forward")
+    y = np.empty(x.shape[:2] + (Ho, Wo), dtype=x.dtype)
+    if y.size:
+        _pool.maxpool_forward(_planes(x), kh, kw, sh, sw, _planes(y))
+    return y
+
+
+def maxpool2d_backward(dy, x, kernel_size, stride=None):
+    r"""Gradient of max pooling; twin of ``reference.maxpool2d_backward``.
+
+    .. math::
+        \frac{\partial L}{\partial x_{n,c,\,h s_h+i^*,\,w s_w+j^*}} \mathrel{+}= dy_{n,c,h,w},
+        \quad (i^*, j^*) = \operatorname{argmax}_{i,j}\, x_{n,c,\,h s_h+i,\,w s_w+j}
+
+    Ties go to the first maximum in row-major window order. Algorithm: the forward's
+    window loop again, remembering the argmax, then one scatter-add per window.
+    """
+    x = _as(x, None, "x", "maxpool2d_backward")
+    dy = _as(dy, x.dtype, "dy", "maxpool2d_backward")
+    kh, kw, sh, sw, Ho, Wo = _pool_geometry(x, kernel_size, stride, "maxpool2d_backward")
+    _check_dy(dy, x.shape[:2] + (Ho, Wo), "maxpool2d_backward")
+    dx = np.zeros_like(x)
+    if dy.size:
+        _pool.maxpool_backward(_planes(dy), _planes(x), kh, kw, sh, sw, _planes(dx))
+    return dx
+
+
+def avgpool2d_forward(x, kernel_size, stride=None):
+    r"""Average pooling; twin of ``reference.avgpool2d_forward``.
+
+    .. math:: y_{n,c,h,w} = \frac{1}{K_h K_w}\sum_{i<K_h}\sum_{j<K_w} x_{n,c,\,h s_h+i,\,w s_w+j}
+
+    Algorithm: one window loop per output pixel.
+    """
+    x = _as(x, None, "x", "avgpool2d_forward")
+    kh, kw, sh, sw, Ho, Wo = _pool_geometry(x, kernel_size, stride, "avgpool2d_forward")
+    y = np.empty(x.shape[:2] + (Ho, Wo), dtype=x.dtype)
+    if y.size:
+        _pool.avgpool_forward(_planes(x), kh, kw, sh, sw, x.dtype.type(kh * kw), _planes(y))
+    return y
+
+
+def avgpool2d_backward(dy, x, kernel_size, stride=None):
+    r"""Gradient of average pooling; twin of ``reference.avgpool2d_backward``.
+
+    .. math::
+        \frac{\partial L}{\partial x_{n,c,\,h s_h+i,\,w s_w+j}} \mathrel{+}=
+            \frac{dy_{n,c,h,w}}{K_h K_w}
+
+    Algorithm: each ``dy`` spread over its window (a scatter-add; windows may overlap).
+    """
+    x = np.asarray(x)
+    dy = _as(dy, x.dtype, "dy", "avgpool2d_backward")
+    kh, kw, sh, sw, Ho, Wo = _pool_geometry(x, kernel_size, stride, "avgpool2d_backward")
+    _check_dy(dy, x.shape[:2] + (Ho, Wo), "avgpool2d_backward")
+    dx = np.zeros(x.shape, dtype=x.dtype)
+    if dy.size:
+        _pool.avgpool_backward(_planes(dy), kh, kw, sh, sw, x.dtype.type(kh * kw), _planes(dx))
+    return dx
+
+
+# ---------------------------------------------------------------- dense
+
+def dense_forward(x, w, b):
+    r"""Fully connected layer; twin of ``reference.dense_forward``.
+
+    .. math:: y_{n,o} = \sum_i x_{n,i}\, w_{o,i} + b_o \qquad (Y = X W^T + b)
+
+    x: (N, I), w: (O, I), b: (O,) -> y: (N, O). Algorithm: one BLAS GEMM -- a Numba loop
+    cannot beat it, and ``w.T`` is a free transposed view (BLAS reads it in place).
+    """
+    x = np.asarray(x)
+    return x @ w.T.astype(x.dtype, copy=False) + b.astype(x.dtype, copy=False)
+
+
+def dense_backward(dy, x, w):
+    r"""Gradients of :func:`dense_forward`; twin of ``reference.dense_backward``.
+
+    .. math::
+        \frac{\partial L}{\partial x} = dY\, W \qquad
+        \frac{\partial L}{\partial W} = dY^T X \qquad
+        \frac{\partial L}{\partial b} = \sum_n dY_{n,:}
+
+    dy: (N, O) -> dx: (N, I), dw: (O, I), db: (O,). Algorithm: two BLAS GEMMs.
+    """
+    x = np.asarray(x)
+    dy = np.asarray(dy).astype(x.dtype, copy=False)
+    return dy @ w.astype(x.dtype, copy=False), dy.T @ x, dy.sum(axis=0)
+
+
+# ---------------------------------------------------------------- warm-up
+
+def warmup(dtypes=("float32", "float64"), verbose=False):
+    """Compile (or load from Numba's cache) every loop, for each dtype in ``dtypes``.
+
+    Runs each public kernel once on a tiny input that takes both algorithm paths, so
+    the first real training step pays no JIT cost. Returns the seconds it took.
+    """
+    import time
+
+    t0 = time.perf_counter()
+    for name in dtypes:
+        dt = np.dtype(name)
+        rng = np.random.default_rng(0)
+        for C in (1, 2):                                    # direct path, im2col path
+            x = rng.standard_normal((1, C, 5, 5)).astype(dt)
+            w = rng.standard_normal((2, C, 3, 3)).astype(dt)
+            y = conv2d_forward(x, w, np.zeros(2, dt), 1, 1)
+            conv2d_backward(y, x, w, 1, 1)
+        for fwd, bwd in ((maxpool2d_forward, maxpool2d_backward),
+                         (avgpool2d_forward, avgpool2d_backward)):
+            bwd(fwd(x, 2), x, 2)
+        if verbose:
+            print(f"tinycnn.warmup: {dt} kernels ready after {time.perf_counter() - t0:.2f} s")
+    return time.perf_counter() - t0
