@@ -24,7 +24,7 @@ __all__ = ["load_retina", "load_microaneurysms", "retinal_lesions", "fundus_mask
 
 # How the simulation draws a sample (see retinal_lesions). Tuned so that the darkest-pixel
 # baseline stays weak (AUC <= 0.85) while a small CNN can reach AUC >= 0.95.
-SPOT_RADIUS = (1.0, 3.0)        # px; the Gaussian's sigma is radius / 2
+SPOT_RADIUS = (1.0, 3.0)        # px, half width at half depth: sigma = radius / sqrt(2 ln 2)
 SPOT_DEPTH = (0.30, 0.60)       # fraction of the local brightness a spot removes at its centre
 GAIN = (0.75, 1.25)             # global brightness factor
 CONTRAST = (0.7, 1.3)           # stretch around the patch mean
@@ -82,13 +82,14 @@ def _crop_corners(shape, size, centre, R, margin=4.0):
 def _add_spot(patch, rng):
     """Darken ``patch`` in place with one Gaussian-profile round spot.
 
-    patch *= 1 - depth * exp(-d^2 / (2 sigma^2)), d = distance to the spot centre.
+    patch *= 1 - depth * exp(-d^2 / (2 sigma^2)), d = distance to the spot centre, with
+    sigma = radius / sqrt(2 ln 2), so the darkening has fallen to half its depth at ``radius``.
     Multiplicative, like absorption: the spot is as dark relative to its surroundings
     on a bright background as on a dim one.
     """
     size = patch.shape[0]
     radius = rng.uniform(*SPOT_RADIUS)
-    sigma = radius / 2.0
+    sigma = radius / np.sqrt(2.0 * np.log(2.0))
     depth = rng.uniform(*SPOT_DEPTH)
     cy, cx = rng.uniform(3.0, size - 4.0, size=2)
     yy, xx = np.ogrid[:size, :size]
