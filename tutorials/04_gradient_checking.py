@@ -261,8 +261,8 @@ tc.assert_gradients_close(cnn, x_img, labels, loss=losses.SoftmaxCrossEntropy())
 # $$\frac{\text{ReLU}(x+\varepsilon) - \text{ReLU}(x-\varepsilon)}{2\varepsilon}
 #   = \frac{x + \varepsilon}{2\varepsilon} \approx \tfrac12 \quad (|x| \ll \varepsilon),$$
 #
-# while the analytic derivative is 0 or 1. The relative error is about 0.5, and the
-# backward is perfectly correct. Max pooling has the same problem with ties (tutorial 02).
+# while the analytic derivative is 0 or 1. The relative error is of order one (up to 1.0
+# for an input of exactly 0), and yet the backward is perfectly correct. Max pooling has the same problem with ties (tutorial 02).
 
 # %%
 relu = layers.ReLU()
