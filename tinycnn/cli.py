@@ -1,0 +1,269 @@
+"""The command line: ``python -m tinycnn {train, evaluate, predict, bench}``.
+
+``tinycnn train`` with no arguments trains LeNet-5 on the 5,000 real MNIST digits shipped
+with the package and writes a run folder (``runs/<timestamp>/``) with the model, its
+history and plots. Mistakes (a bad option, a missing file) print one line and exit with 2.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["main", "build_parser", "load_data"]
+
+DATASETS = ("mnist5k", "idx", "medmnist")
+
+
+class UsageError(Exception):
+    """A user mistake: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+# ------------------------------------------------------------------ data
+
+def load_data(dataset, data=None, labels=None, seed=0):
+    """``{"train": (x, y), "val": (x, y) | None, "test": (x, y), "class_names": [...]}``."""
+    from tinycnn import datasets
+    if dataset == "mnist5k":
+        train, test = datasets.load_mnist5k(seed=seed)
+        return {"train": train, "val": None, "test": test, "class_names": [str(k) for k in range(10)]}
+    if data is None:
+        raise UsageError(f"--dataset {dataset} needs --data PATH")
+    for path in (data, labels):
+        if path is not None and not os.path.isfile(path):
+            raise UsageError(f"no such file: {path}")
+    if dataset == "idx":
+        if labels is None:
+            raise UsageError("--dataset idx needs --labels PATH (the labels IDX file) besides --data")
+        x, y = datasets.load_mnist_idx(data, labels)
+        train_idx, test_idx = datasets.stratified_split(y, 0.2, seed=seed)
+        names = [str(k) for k in range(int(y.max()) + 1)]
+        return {"train": (x[train_idx], y[train_idx]), "val": None, "test": (x[test_idx], y[test_idx]),
+                "class_names": names}
+    if dataset == "medmnist":
+        splits = datasets.load_medmnist(data)
+        y = splits["train"][1]
+        return {"train": splits["train"], "val": splits.get("val"), "test": splits["test"],
+                "class_names": [str(k) for k in range(int(y.max()) + 1)]}
+    raise UsageError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+
+
+# ------------------------------------------------------------------ commands
+
+def _new_run_folder(root):
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder, k = Path(root) / stamp, 1
+    while folder.exists():
+        k += 1
+        folder = Path(root) / f"{stamp}-{k}"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def cmd_train(args):
+    import tinycnn as tc
+    from tinycnn import losses, metrics, optim, transforms
+    from tinycnn.datasets import stratified_split
+    from tinycnn.models import lenet5
+
+    data = load_data(args.dataset, args.data, args.labels, seed=args.seed)
+    (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
+    if args.limit:                               # quick runs: a stratified subset
+        keep, _ = stratified_split(y_train, 1 - min(args.limit / len(y_train), 0.999), seed=args.seed)
+        x_train, y_train = x_train[keep], y_train[keep]
+    if data["val"] is None:                      # hold out part of the training set
+        fit_idx, val_idx = stratified_split(y_train, args.val_split, seed=args.seed)
+        data["val"] = (x_train[val_idx], y_train[val_idx])
+        x_train, y_train = x_train[fit_idx], y_train[fit_idx]
+    x_val, y_val = data["val"]
+    norm = transforms.Normalize.fit(x_train)     # statistics of the training set only
+    x_train, x_val, x_test = norm(x_train), norm(x_val), norm(x_test)
+    N, C, H, W = x_train.shape
+    if H != W:
+        raise UsageError(f"LeNet-5 here expects square images, got {H}×{W}")
+    classes = data["class_names"]
+    model = lenet5(in_channels=C, num_classes=len(classes), input_size=H, rng=args.seed)
+    model.meta.update({"dataset": args.dataset, "seed": args.seed, "class_names": classes,
+                       **norm.to_dict()})
+    print(f"tinycnn {tc.__version__}: LeNet-5 on {args.dataset} — {len(x_train)} train, "
+          f"{len(x_val)} validation, {len(x_test)} test images of {C}×{H}×{W}; backend {tc.get_backend()}")
+    print(model.summary())
+    started = time.perf_counter()
+    if tc.get_backend() == "numba":
+        print("compiling the Numba kernels (cached after the first run) ...", flush=True)
+        tc.warmup()
+    opt = optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=args.weight_decay)
+    history = model.fit(x_train, y_train, loss=losses.SoftmaxCrossEntropy(), optimizer=opt,
+                        epochs=args.epochs, batch_size=args.batch_size, validation_data=(x_val, y_val),
+                        seed=args.seed, verbose=True, scheduler=optim.CosineLR(opt, T_max=args.epochs),
+                        augment=None if args.no_augment else transforms.RandomShift(2))
+    seconds = time.perf_counter() - started
+    y_pred = model.predict_classes(x_test)
+    accuracy = metrics.accuracy(y_test, y_pred)
+    print(f"test accuracy: {accuracy:.2%} ({int(round(accuracy * len(y_test)))}/{len(y_test)}) "
+          f"after {len(history.epoch)} epochs in {seconds:.1f} s")
+
+    folder = _new_run_folder(args.out)
+    model.save(folder / "model.npz")
+    record = {"history": history.to_dict(), "test_accuracy": accuracy, "seconds": seconds,
+              "args": vars(args), "backend": tc.get_backend()}
+    (folder / "history.json").write_text(json.dumps(record, indent=2, default=str))
+    if not args.no_plots:
+        from tinycnn import viz
+        cm = metrics.confusion_matrix(y_test, y_pred, num_classes=len(classes))
+        viz.plot_history(history, save=folder / "curves.png")
+        viz.plot_confusion_matrix(cm, class_names=classes, save=folder / "confusion.png")
+        viz.plot_filters(model.layers[0].weight.data, save=folder / "filters.png")
+        viz.plot_feature_maps(model, x_test[:1], save=folder / "feature_maps.png")
+    print(f"run folder: {folder}")
+    return 0
+
+
+def _load_model(path):
+    import tinycnn as tc
+    if not os.path.isfile(path):
+        raise UsageError(f"no such model file: {path}")
+    return tc.load_model(path)
+
+
+def _normalise_for(model, x):
+    from tinycnn import transforms
+    if "mean" in model.meta:
+        x = transforms.Normalize.from_dict(model.meta)(x)
+    return x.astype(model.dtype)
+
+
+def cmd_evaluate(args):
+    from tinycnn import metrics
+    model = _load_model(args.model)
+    dataset = args.dataset or model.meta.get("dataset", "mnist5k")
+    data = load_data(dataset, args.data, args.labels, seed=model.meta.get("seed", 0))
+    x, y = data["test"]
+    y_pred = model.predict_classes(_normalise_for(model, x))
+    names = model.meta.get("class_names") or data["class_names"]
+    print(f"{dataset} test split: {len(y)} images")
+    print(f"accuracy: {metrics.accuracy(y, y_pred):.2%}")
+    print(metrics.classification_report(y, y_pred, class_names=names, num_classes=len(names)))
+    print("confusion matrix (rows: true class, columns: predicted):")
+    print(metrics.confusion_matrix(y, y_pred, num_classes=len(names)))
+    return 0
+
+
+def cmd_predict(args):
+    from tinycnn import transforms
+    from tinycnn.datasets import load_image
+    model = _load_model(args.model)
+    if not os.path.isfile(args.image):
+        raise UsageError(f"no such image file: {args.image}")
+    image = load_image(args.image)
+    C, H, W = model.meta.get("input_shape") or image.shape
+    if image.shape[0] != C:
+        image = transforms.Grayscale()(image) if C == 1 else np.repeat(image[:1], C, axis=0)
+    if image.shape[1:] != (H, W):
+        image = transforms.resize(image, (H, W))
+    probs = model.predict(_normalise_for(model, image[None]))[0]
+    names = model.meta.get("class_names") or [str(k) for k in range(len(probs))]
+    best = int(np.argmax(probs))
+    print(f"class: {names[best]} (probability {probs[best]:.3f})")
+    for name, p in sorted(zip(names, probs), key=lambda t: -t[1]):
+        print(f"  {name:>10}  {p:.4f}")
+    return 0
+
+
+def cmd_bench(args):
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
+    if not script.is_file():
+        raise UsageError("the benchmark suite lives in the repository (benchmarks/run.py); "
+                         "run it from a git checkout: python benchmarks/run.py")
+    import runpy
+    sys.argv = [str(script)] + args.bench_args
+    runpy.run_path(str(script), run_name="__main__")
+    return 0
+
+
+# ------------------------------------------------------------------ parser
+
+def build_parser():
+    parser = _Parser(prog="tinycnn", description="tinycnn: train, evaluate and benchmark small CNNs.")
+    parser.add_argument("--backend", choices=("numba", "reference"), default="numba",
+                        help="kernel implementation (default: numba)")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+
+    def data_options(p):
+        p.add_argument("--dataset", choices=DATASETS, help="which data (default: mnist5k)")
+        p.add_argument("--data", metavar="PATH", help="images file: IDX (.gz) or MedMNIST .npz")
+        p.add_argument("--labels", metavar="PATH", help="labels IDX file (with --dataset idx)")
+
+    train = sub.add_parser("train", help="train LeNet-5 and write a run folder")
+    data_options(train)
+    train.set_defaults(dataset="mnist5k")
+    train.add_argument("--epochs", type=int, default=15)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--lr", type=float, default=0.02, help="SGD learning rate (cosine-annealed)")
+    train.add_argument("--weight-decay", type=float, default=5e-4)
+    train.add_argument("--val-split", type=float, default=0.1,
+                       help="fraction of the training set held out for validation")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", default="runs", metavar="DIR", help="parent of the run folder")
+    train.add_argument("--limit", type=int, default=0, metavar="N",
+                       help="train on about N training images only (quick runs)")
+    train.add_argument("--no-plots", action="store_true")
+    train.add_argument("--no-augment", action="store_true", help="turn off random ±2 px shifts")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="accuracy, per-class precision/recall, confusion matrix")
+    evaluate.add_argument("model", metavar="MODEL", help="a model.npz written by train")
+    data_options(evaluate)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="class probabilities for one image")
+    predict.add_argument("model", metavar="MODEL")
+    predict.add_argument("image", metavar="IMAGE", help="a .png or .npy image")
+    predict.set_defaults(func=cmd_predict)
+
+    bench = sub.add_parser("bench", help="run benchmarks/run.py (needs a git checkout)")
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def _check_train_args(args):
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.lr <= 0:
+        raise UsageError(f"--lr must be > 0, got {args.lr}")
+    if not 0 < args.val_split < 1:
+        raise UsageError(f"--val-split must be between 0 and 1, got {args.val_split}")
+
+
+def main(argv=None):
+    """Entry point of ``tinycnn`` and ``python -m tinycnn``; returns the exit code."""
+    import tinycnn as tc
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            raise UsageError("choose a command: train, evaluate, predict or bench (see: tinycnn --help)")
+        if args.command == "train":
+            _check_train_args(args)
+        tc.set_backend(args.backend)
+        return args.func(args)
+    except UsageError as err:
+        print(f"tinycnn: error: {err}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ValueError) as err:   # unreadable data or model files
+        if os.environ.get("TINYCNN_DEBUG"):
+            raise
+        print(f"tinycnn: error: {err} (set TINYCNN_DEBUG=1 for a traceback)", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tinycnn: interrupted", file=sys.stderr)
+        return 130

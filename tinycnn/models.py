@@ -1,0 +1,37 @@
+"""Ready-made architectures, written out layer by layer so they read like the paper."""
+import numpy as np
+
+from tinycnn import layers
+from tinycnn.init import as_generator
+from tinycnn.model import Sequential
+
+__all__ = ["lenet5"]
+
+
+def lenet5(in_channels=1, num_classes=10, input_size=28, rng=0, dtype=np.float32):
+    """LeNet-5 (LeCun et al., 1998) with ReLU and max-pooling: 61,706 parameters on 1×28×28.
+
+    conv 5×5 (pad 2) → ReLU → pool 2 → conv 5×5 → ReLU → pool 2 → 120 → 84 → classes.
+    ``input_size`` (square images) sets the width of the first dense layer.
+    """
+    rng = as_generator(rng)
+    side = ((input_size // 2) - 4) // 2          # 28 → 28 → 14 → 10 → 5
+    if side < 1:
+        raise ValueError(f"lenet5: input_size must be at least 12, got {input_size}")
+    return Sequential(
+        layers.Conv2D(in_channels, 6, kernel_size=5, padding=2, rng=rng, dtype=dtype),
+        layers.ReLU(),
+        layers.MaxPool2D(2),
+        layers.Conv2D(6, 16, kernel_size=5, rng=rng, dtype=dtype),
+        layers.ReLU(),
+        layers.MaxPool2D(2),
+        layers.Flatten(),
+        layers.Dense(16 * side * side, 120, rng=rng, dtype=dtype),
+        layers.ReLU(),
+        layers.Dense(120, 84, rng=rng, dtype=dtype),
+        layers.ReLU(),
+        # no ReLU follows the last layer, so He's factor 2 does not apply: Xavier keeps the
+        # first logits small and the first loss near ln(num_classes)
+        layers.Dense(84, num_classes, init="xavier", rng=rng, dtype=dtype),
+        input_shape=(in_channels, input_size, input_size),
+    )
