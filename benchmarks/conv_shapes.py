@@ -1,0 +1,147 @@
+"""Per-shape convolution timings: naive loops, reference, numba, PyTorch.
+
+Every number is the median of ``repeats`` (>= 7) timed calls after two warm-up calls.
+"forward+backward" is one forward call followed by one backward call (dx, dw, db), as in a
+training step; PyTorch computes the same three gradients (x and w require grad).
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+
+import numpy as np
+
+import naive
+from tinycnn.kernels import fast, reference
+
+# name, N, C, H, W, F, K, stride, padding
+SHAPES = [
+    ("tiny 3x8x8->4 k3 p1", 2, 3, 8, 8, 4, 3, 1, 1),
+    ("LeNet conv1 1x28x28->6 k5 p2", 64, 1, 28, 28, 6, 5, 1, 2),
+    ("LeNet conv2 6x14x14->16 k5", 64, 6, 14, 14, 16, 5, 1, 0),
+    ("1x64x64->16 k3 p1", 32, 1, 64, 64, 16, 3, 1, 1),
+    ("16x32x32->32 k3 p1", 32, 16, 32, 32, 32, 3, 1, 1),
+    ("1x64x64->16 k3 p1 s2", 32, 1, 64, 64, 16, 3, 2, 1),
+    ("16x32x32->32 k3 p1 s2", 32, 16, 32, 32, 32, 3, 2, 1),
+    ("1x224x224->16 k3 p1", 8, 1, 224, 224, 16, 3, 1, 1),
+]
+
+
+def median_ms(fn, repeats, warmup=2):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * float(np.median(times))
+
+
+def forward_flops(N, C, H, W, F, K, s, p):
+    Ho, Wo = (H + 2 * p - K) // s + 1, (W + 2 * p - K) // s + 1
+    return 2.0 * N * F * Ho * Wo * C * K * K
+
+
+def arrays(N, C, H, W, F, K, s, p, dtype=np.float32):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((F, C, K, K)).astype(dtype)
+    b = rng.standard_normal(F).astype(dtype)
+    dy = rng.standard_normal(reference.conv2d_forward(x[:1], w, b, s, p).shape[1:])
+    dy = np.broadcast_to(dy, (N,) + dy.shape).astype(dtype)
+    return x, w, b, dy
+
+
+def numpy_backend(mod, x, w, b, dy, s, p):
+    def fwd():
+        return mod.conv2d_forward(x, w, b, s, p)
+
+    def fwd_bwd():
+        mod.conv2d_forward(x, w, b, s, p)
+        return mod.conv2d_backward(dy, x, w, s, p)
+    return fwd, fwd_bwd
+
+
+def torch_backend(torch, x, w, b, dy, s, p):
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    dyt = torch.tensor(dy)
+    conv = torch.nn.functional.conv2d
+
+    def fwd():
+        with torch.no_grad():
+            return conv(xt, wt, bt, stride=s, padding=p)
+
+    def fwd_bwd():
+        for t in (xt, wt, bt):
+            t.grad = None
+        conv(xt, wt, bt, stride=s, padding=p).backward(dyt)
+    return fwd, fwd_bwd
+
+
+def peak_mib(fn):
+    """Peak NumPy memory (MiB) of one call, traced by tracemalloc, scratch buffers included."""
+    fast.clear_workspace()
+    tracemalloc.start()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+COMPILE_SNIPPET = """
+import json, sys, time
+t0 = time.perf_counter()
+from tinycnn.kernels import fast
+import numpy as np
+t1 = time.perf_counter()
+N, C, H, W, F, K, s, p = json.loads(sys.argv[1])
+rng = np.random.default_rng(0)
+x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+w = rng.standard_normal((F, C, K, K)).astype(np.float32)
+b = np.zeros(F, np.float32)
+def step():
+    y = fast.conv2d_forward(x, w, b, s, p)
+    fast.conv2d_backward(y, x, w, s, p)
+t2 = time.perf_counter(); step(); t3 = time.perf_counter(); step(); t4 = time.perf_counter()
+print(json.dumps({"import": t1 - t0, "first": t3 - t2, "steady": t4 - t3}))
+"""
+
+
+def compile_seconds(shape, cache_dir):
+    """JIT cost of this shape's kernels in a fresh process: first call minus a steady call."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    out = subprocess.run([sys.executable, "-c", COMPILE_SNIPPET, json.dumps(shape)], env=env,
+                         capture_output=True, text=True, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    return max(0.0, r["first"] - r["steady"])
+
+
+def run(repeats, torch=None, log=print):
+    rows = []
+    for name, *shape in SHAPES:
+        N, C, H, W, F, K, s, p = shape
+        x, w, b, dy = arrays(*shape)
+        flops = forward_flops(*shape)
+        backends = {"reference": numpy_backend(reference, x, w, b, dy, s, p),
+                    "numba": numpy_backend(fast, x, w, b, dy, s, p)}
+        if name.startswith("tiny"):
+            backends = {"naive loops": numpy_backend(naive, x, w, b, dy, s, p), **backends}
+        if torch is not None:
+            backends["torch"] = torch_backend(torch, x, w, b, dy, s, p)
+        row = {"shape": name, "dims": shape, "gflop_fwd": flops / 1e9, "backends": {}}
+        for label, (fwd, fwd_bwd) in backends.items():
+            reps = min(repeats, 7) if label == "naive loops" else repeats
+            r = {"fwd_ms": median_ms(fwd, reps), "fb_ms": median_ms(fwd_bwd, reps)}
+            if label != "torch":
+                r["peak_mib"] = peak_mib(fwd_bwd)
+            row["backends"][label] = r
+        with tempfile.TemporaryDirectory() as cache:
+            row["jit_cold_s"] = compile_seconds(shape, cache)
+            row["jit_warm_s"] = compile_seconds(shape, cache)
+        rows.append(row)
+        log(f"  {name}: " + ", ".join(f"{k} {v['fb_ms']:.2f} ms" for k, v in row["backends"].items()))
+    return rows

@@ -1,0 +1,143 @@
+"""Whole-model figures: LeNet-5 training steps and inference, tinycnn vs PyTorch.
+
+The model is DESIGN.md's LeNet-5 (conv5 p2 -> ReLU -> max-pool 2 -> conv5 -> ReLU ->
+avg-pool 2 -> 120 -> 84 -> 10), built the same way in both frameworks. A training step is
+forward + softmax cross-entropy + backward + SGD (momentum 0.9) + zero_grad; images/s is
+batch size / median step time. Both run in this one process, one after the other.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+import tinycnn as tc
+from tinycnn import layers, losses, optim
+
+
+def tinycnn_lenet(dtype):
+    return tc.Sequential(
+        layers.Conv2D(1, 6, kernel_size=5, padding=2, rng=0, dtype=dtype), layers.ReLU(),
+        layers.MaxPool2D(2),
+        layers.Conv2D(6, 16, kernel_size=5, rng=1, dtype=dtype), layers.ReLU(),
+        layers.AvgPool2D(2),
+        layers.Flatten(),
+        layers.Dense(16 * 5 * 5, 120, rng=2, dtype=dtype), layers.ReLU(),
+        layers.Dense(120, 84, rng=3, dtype=dtype), layers.ReLU(),
+        layers.Dense(84, 10, rng=4, dtype=dtype),
+    )
+
+
+def torch_lenet(torch, dtype):
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+    ).to(dtype)
+
+
+def batch(B, dtype):
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((B, 1, 28, 28)).astype(dtype), rng.integers(0, 10, B)
+
+
+def tinycnn_step(B, dtype):
+    model, loss_fn = tinycnn_lenet(dtype), losses.SoftmaxCrossEntropy()
+    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, labels = batch(B, dtype)
+
+    def step():
+        loss_fn.forward(model.forward(x), labels)
+        model.backward(loss_fn.backward())
+        opt.step()
+        opt.zero_grad()
+    return step
+
+
+def torch_step(torch, B, dtype):
+    model = torch_lenet(torch, dtype)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    x, labels = batch(B, np.float32)
+    x, labels = torch.tensor(x).to(dtype), torch.tensor(labels)
+
+    def step():
+        loss_fn(model(x), labels).backward()
+        opt.step()
+        opt.zero_grad()
+    return step
+
+
+def tinycnn_infer(B):
+    model = tinycnn_lenet(np.float32)
+    x, _ = batch(B, np.float32)
+    model.eval()
+    return lambda: model.forward(x)
+
+
+def torch_infer(torch, B):
+    model = torch_lenet(torch, torch.float32).eval()
+    x = torch.tensor(batch(B, np.float32)[0])
+
+    def infer():
+        with torch.no_grad():
+            return model(x)
+    return infer
+
+
+CASES = [  # label, batch, kind, dtype
+    ("train step, float32", 1, "train", "float32"),
+    ("train step, float32", 64, "train", "float32"),
+    ("train step, float32", 256, "train", "float32"),
+    ("inference, float32", 256, "infer", "float32"),
+    ("train step, float64", 64, "train", "float64"),
+]
+
+
+def run(repeats, median_ms, torch=None, log=print):
+    rows = []
+    for label, B, kind, dt in CASES:
+        if kind == "train":
+            ours = tinycnn_step(B, np.dtype(dt))
+            theirs = torch and torch_step(torch, B, getattr(torch, dt))
+        else:
+            ours, theirs = tinycnn_infer(B), torch and torch_infer(torch, B)
+        reps = max(repeats, 30 if B == 1 else repeats)
+        row = {"case": label, "batch": B, "ours_ms": median_ms(ours, reps, warmup=3)}
+        row["torch_ms"] = median_ms(theirs, reps, warmup=3) if torch else None
+        rows.append(row)
+        log(f"  LeNet {label} b{B}: tinycnn {row['ours_ms']:.2f} ms"
+            + (f", torch {row['torch_ms']:.2f} ms" if torch else ""))
+    return rows
+
+
+FIRST_STEP_SNIPPET = """
+import json, time
+t0 = time.perf_counter()
+import sys; sys.path.insert(0, {here!r})
+import lenet
+step = lenet.tinycnn_step(64, lenet.np.dtype("float32"))
+t1 = time.perf_counter(); step(); t2 = time.perf_counter()
+print(json.dumps({{"import": t1 - t0, "first_step": t2 - t1}}))
+"""
+
+
+def first_step_seconds():
+    """Fresh-process time of LeNet's first b64 training step: empty cache, then warm cache."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = FIRST_STEP_SNIPPET.format(here=here)
+    out = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for which in ("cold", "warm"):
+            t0 = time.perf_counter()
+            res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                 text=True, check=True)
+            r = json.loads(res.stdout.strip().splitlines()[-1])
+            r["process"] = time.perf_counter() - t0
+            out[which] = r
+    return out
