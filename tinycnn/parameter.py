@@ -11,7 +11,7 @@ class Parameter:
     losses add up; an optimizer's ``zero_grad()`` resets them.
 
     >>> p = Parameter(np.ones((2, 3)), name="weight")
-    >>> p.shape, p.grad.sum()
+    >>> p.shape, float(p.grad.sum())
     ((2, 3), 0.0)
     """
 
