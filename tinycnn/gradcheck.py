@@ -54,7 +54,10 @@ class GradcheckReport:
         return [e for e in self.entries if e.max_rel_error > tol]
 
     def __getitem__(self, name):
-        return next(e for e in self.entries if e.name == name)
+        for e in self.entries:
+            if e.name == name:
+                return e
+        raise KeyError(f"no tensor {name!r} in this report; checked: {[e.name for e in self.entries]}")
 
     def __str__(self):
         width = max(len(e.name) for e in self.entries)
