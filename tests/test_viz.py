@@ -128,8 +128,10 @@ def test_grad_cam_matches_hand_computation():
 def test_grad_cam_default_layer_upsamples_and_errors(tmp_path):
     m = small_cnn()
     x = np.random.default_rng(2).random((1, 8, 8))
-    cam = viz.grad_cam(m, x)                             # last Conv2D, predicted class
+    cam = viz.grad_cam(m, x, target_class=1)             # last conv block, after its ReLU
     assert cam.shape == (8, 8) and cam.min() >= 0 and cam.max() <= 1
+    np.testing.assert_array_equal(cam, viz.grad_cam(m, x, target_class=1, layer_index=4))
+    assert not np.array_equal(cam, viz.grad_cam(m, x, target_class=1, layer_index=3))
     fig = viz.plot_saliency(x, cam, title="Grad-CAM", marks=[(3, 4, 2)], save=tmp_path / "cam.png")
     check_png(fig, tmp_path / "cam.png")
     with pytest.raises(ValueError, match="no Conv2D"):

@@ -23,7 +23,7 @@ __all__ = [
     "plot_images", "plot_saliency", "saliency_map", "grad_cam",
 ]
 
-SPATIAL_LAYERS = ("Conv2D", "MaxPool2D", "AvgPool2D", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout")
+ACTIVATIONS = ("ReLU", "LeakyReLU", "Sigmoid", "Tanh")
 
 
 def _figure(figsize):
@@ -266,7 +266,10 @@ def saliency_map(model, x, target_class=None):
 def grad_cam(model, x, target_class=None, layer_index=None):
     """Grad-CAM heat map for one image: (H, W) array in [0, 1], input-sized.
 
-    ``layer_index``: which layer's activation to explain (default: the last ``Conv2D``).
+    ``layer_index``: which layer's output to explain. Default: the last ``Conv2D`` --
+    or, when activation layers (ReLU, ...) directly follow it, the last of those, since
+    Grad-CAM is defined on the rectified feature maps of the last conv block (with the
+    raw conv output, negative activations times negative weights light up wrong places).
     Forward runs through every layer keeping that activation ``A``; backward from the
     score runs only through the layers after it, giving ``dA``. Then
     ``alpha_f = mean(dA_f)``, ``cam = relu(sum_f alpha_f A_f)``, bilinearly upsampled to
@@ -280,6 +283,9 @@ def grad_cam(model, x, target_class=None, layer_index=None):
         if not convs:
             raise ValueError("grad_cam: the model has no Conv2D layer; pass layer_index")
         layer_index = convs[-1]
+        while (layer_index + 1 < len(layers)
+               and type(layers[layer_index + 1]).__name__ in ACTIVATIONS):
+            layer_index += 1
     k = layer_index % len(layers)
     with _EvalMode(model):
         a = x
