@@ -53,16 +53,16 @@ LAYOUTS = st.sampled_from(["contiguous", "transposed", "strided"])
 @st.composite
 def conv_cases(draw):
     KH, KW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
-    case = dict(
+    padding = draw(st.sampled_from([(0, 0), 1, 2, (0, 1), (2, 1), (1, 2)]))
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    return dict(
         N=draw(st.integers(1, 3)), C=draw(st.sampled_from([1, 1, 2, 3, 5])),
         F=draw(st.integers(1, 4)), KH=KH, KW=KW,
-        H=max(1, KH - 2 * ph) + draw(st.integers(0, 7)),
+        H=max(1, KH - 2 * ph) + draw(st.integers(0, 7)),     # odd and even sizes
         W=max(1, KW - 2 * pw) + draw(st.integers(0, 7)),
         stride=draw(st.sampled_from([1, 2, 3, 5, (1, 2), (3, 1)])),
-        padding=draw(st.sampled_from([(ph, pw), ph])),
+        padding=padding,
     )
-    return case
 
 
 def conv_arrays(case, dtype, rng):
@@ -221,7 +221,7 @@ JIT_DISABLED_SCRIPT = textwrap.dedent("""
     import numpy as np
     from tinycnn.kernels import fast, reference
     rng = np.random.default_rng(0)
-    for C, s, p in ((1, 1, 1), (2, 2, 0)):           # direct path, im2col path
+    for C, s, p in ((1, 1, 1), (1, 2, 1), (2, 2, 0)):   # planes, rows, im2col + GEMM
         x = rng.standard_normal((2, C, 5, 6))
         w = rng.standard_normal((3, C, 3, 2))
         b = rng.standard_normal(3)
@@ -245,3 +245,24 @@ def test_kernels_run_as_python_with_jit_disabled():
     out = subprocess.run([sys.executable, "-c", JIT_DISABLED_SCRIPT], env=env, check=True,
                          capture_output=True, text=True)
     assert out.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("path", ["gemm", "rows", "plane"])
+@settings(max_examples=25, deadline=None)
+@given(case=conv_cases(), dtype=DTYPES, seed=st.integers(0, 2**16))
+def test_every_conv_path_equals_reference(path, case, dtype, seed):
+    """Force each algorithm (im2col+GEMM, direct rows, direct planes) on any shape."""
+    rng = np.random.default_rng(seed)
+    x, w, b = conv_arrays(case, dtype, rng)
+    s, p = case["stride"], case["padding"]
+    saved = fast.DIRECT_MAX_CHANNELS, fast.PLANE_MAX
+    fast.DIRECT_MAX_CHANNELS = 0 if path == "gemm" else 8
+    fast.PLANE_MAX = 0 if path == "rows" else 10**9
+    try:
+        y = fast.conv2d_forward(x, w, b, s, p)
+        got = fast.conv2d_backward(y, x, w, s, p)
+    finally:
+        fast.DIRECT_MAX_CHANNELS, fast.PLANE_MAX = saved
+    assert_close(y, reference.conv2d_forward(x, w, b, s, p), f"conv2d_forward [{path}] {case}")
+    for name, g, r in zip(("dx", "dw", "db"), got, reference.conv2d_backward(y, x, w, s, p)):
+        assert_close(g, r, f"conv2d_backward {name} [{path}] {case}")

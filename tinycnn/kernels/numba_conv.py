@@ -26,10 +26,70 @@ from numba import njit
 FASTMATH = {"reassoc", "contract"}
 
 
-# ------------------------------------------------------- direct (one input channel)
+# ------------------------------------------------------- direct, whole plane (stride 1)
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def direct_forward(xp, w, b, sh, sw, y):
+def plane_forward(xf, w, b, R, yf):
+    r"""y[n,f,h,q] = b[f] + sum_{c,i,j} w[f,c,i,j] * xp[n,c,h+i,q+j]  (stride 1; fills ``yf``).
+
+    Flattened planes: every input row is stored ``R`` wide (``R >= Wp``, zeros on the
+    right) and ``yf[n, f, h*R + q]`` holds ``y[n, f, h, q]`` (columns ``q >= Wo`` are junk
+    the caller crops). Then ``xp[n, c, h+i, q+j] = xf[n, c, i*R + j + (h*R + q)]``: one
+    kernel tap is ONE contiguous multiply-add over the whole output plane -- a long loop
+    LLVM vectorises without a scalar tail, and the plane stays in L1 while the C*KH*KW
+    taps are added into it. Used when the plane is small (LeNet: 28 x 32 floats).
+    """
+    N, F, L = yf.shape
+    C = xf.shape[1]
+    KH, KW = w.shape[2], w.shape[3]
+    for n in range(N):
+        for f in range(F):
+            y = yf[n, f]                     # 1-D views indexed from 0: these vectorise
+            y[:] = b[f]
+            for c in range(C):
+                for i in range(KH):
+                    for j in range(KW):
+                        x = xf[n, c, i * R + j:i * R + j + L]
+                        wv = w[f, c, i, j]
+                        for t in range(L):
+                            y[t] += wv * x[t]
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def plane_backward(dyf, xf, w, R, dxf, dw_n):
+    r"""The loops of :func:`plane_forward`, read in reverse (adds into ``dxf``, ``dw_n``).
+
+    dw_n[n,f,c,i,j] += sum_t dyf[n,f,t] * xf[n,c,i*R+j+t]
+    dxf[n,c,i*R+j+t] += dyf[n,f,t] * w[f,c,i,j]
+
+    ``dyf`` is ``dy`` in the same R-wide layout with ZEROS in the junk columns, so those
+    positions add nothing to ``dw`` or ``dx``. One partial ``dw`` per sample (``dw_n``),
+    summed over ``n`` by the caller in a fixed order.
+    """
+    N, F, L = dyf.shape
+    C = xf.shape[1]
+    KH, KW = w.shape[2], w.shape[3]
+    for n in range(N):
+        for f in range(F):
+            dy = dyf[n, f]
+            for c in range(C):
+                for i in range(KH):
+                    for j in range(KW):
+                        x = xf[n, c, i * R + j:i * R + j + L]
+                        dx = dxf[n, c, i * R + j:i * R + j + L]
+                        acc = dy[0] * 0
+                        for t in range(L):
+                            acc += dy[t] * x[t]
+                        dw_n[n, f, c, i, j] += acc
+                        wv = w[f, c, i, j]
+                        for t in range(L):         # a separate loop: fused, it ran slower
+                            dx[t] += wv * dy[t]
+
+
+# ------------------------------------------------------- direct, row by row
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def row_forward(xp, w, b, sh, sw, y):
     r"""y[n,f,h,q] = b[f] + sum_{c,i,j} w[f,c,i,j] * xp[n,c,h*sh+i,q*sw+j]  (fills ``y``).
 
     Loop order n, f, h | c, i, j | q: one output row stays in L1 while all C*KH*KW taps
@@ -57,8 +117,8 @@ def direct_forward(xp, w, b, sh, sw, y):
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def direct_backward(dy, xp, w, sh, sw, dxp, dw_n):
-    r"""The loops of :func:`direct_forward`, read in reverse (adds into ``dxp``, ``dw_n``).
+def row_backward(dy, xp, w, sh, sw, dxp, dw_n):
+    r"""The loops of :func:`row_forward`, read in reverse (adds into ``dxp``, ``dw_n``).
 
     dw_n[n,f,c,i,j]        += dy[n,f,h,q] * xp[n,c,h*sh+i,q*sw+j]   (summed over h, q)
     dxp[n,c,h*sh+i,q*sw+j] += dy[n,f,h,q] * w[f,c,i,j]
@@ -139,23 +199,3 @@ def col2im(dcols, KH, KW, sh, sw, Ho, Wo, dxp):
                         else:
                             for q in range(Wo):
                                 dxp[n, c, hh, j + q * sw] += dcols[r, n, h * Wo + q]
-
-
-@njit(cache=True, nogil=True)
-def unfold_bias(Y, b, y):
-    r"""y[n,f,p] = Y[f,n,p] + b[f]: the GEMM's (F, N, P) result into NCHW order, plus bias."""
-    F, N, P = Y.shape
-    for n in range(N):
-        for f in range(F):
-            for p in range(P):
-                y[n, f, p] = Y[f, n, p] + b[f]
-
-
-@njit(cache=True, nogil=True)
-def fold(dy, dY):
-    r"""dY[f,n,p] = dy[n,f,p]: the inverse move, so the backward GEMMs see (F, N*P)."""
-    N, F, P = dy.shape
-    for f in range(F):
-        for n in range(N):
-            for p in range(P):
-                dY[f, n, p] = dy[n, f, p]
