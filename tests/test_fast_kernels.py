@@ -146,6 +146,23 @@ def test_maxpool_ties_go_to_first_maximum():
     np.testing.assert_array_equal(dx, expected)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("stride", [None, 2])
+def test_pool_2x2_fast_branch_equals_reference(dtype, stride):
+    """The written-out 2x2 / stride-2 branch: ties (ReLU zeros), odd sizes, NaN."""
+    rng = np.random.default_rng(3)
+    x = np.maximum(rng.integers(-2, 3, (3, 4, 9, 7)), 0).astype(dtype)   # many tied zeros
+    x[0, 0, 0, 1] = np.nan
+    for kind in ("maxpool2d", "avgpool2d"):
+        y_ref = getattr(reference, kind + "_forward")(x, 2, stride)
+        y = getattr(fast, kind + "_forward")(x, 2, stride)
+        np.testing.assert_array_equal(y, y_ref)                 # NaN where the reference has it
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        xf = np.nan_to_num(x)
+        assert_close(getattr(fast, kind + "_backward")(dy, xf, 2, stride),
+                     getattr(reference, kind + "_backward")(dy, xf, 2, stride), kind)
+
+
 @pytest.mark.parametrize("C", [1, 6])        # direct path, im2col path
 def test_backward_is_deterministic(C):
     rng = np.random.default_rng(0)
