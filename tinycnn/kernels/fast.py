@@ -9,20 +9,23 @@ allocate outputs and call ``@njit(cache=True)`` loops from :mod:`numba_conv` and
 from Numba's on-disk cache) on first use, once per dtype -- or ahead of time by
 :func:`warmup`.
 
-Which algorithm, and why (measured on the 2-core AVX-512 machine the project runs on,
-float32, see ``benchmarks/RESULTS.md``):
+Which algorithm, and why (measured on the project's 2-core AVX-512 Xeon, float32; the
+numbers are in ``benchmarks/RESULTS.md``):
 
-* **One input channel (LeNet's conv1, a 224x224 grey image): direct loops.** im2col would
-  copy every pixel KH*KW times (9x for 3x3, 25x for 5x5) only to feed a GEMM whose inner
-  dimension is a tiny KH*KW; the direct loop, innermost along one output row, is faster and
-  needs no extra memory.
-* **Several input channels: im2col + BLAS GEMM.** With C*KH*KW >= ~50 the matrix product
-  does most of the work and BLAS does it far better than a hand loop; the gather (im2col)
+* **One input channel, stride 1 (LeNet's conv1, a 224x224 grey image): direct loops.**
+  im2col would copy every pixel KH*KW times (9x for 3x3, 25x for 5x5) only to feed a GEMM
+  whose inner dimension is a tiny KH*KW. Small planes use the whole-plane kernel, large
+  ones the row kernel (see :data:`PLANE_MAX`); neither needs extra memory.
+* **Several input channels, or any stride > 1: im2col + BLAS GEMM.** With C*KH*KW >= ~50
+  the matrix product does most of the work and BLAS does it far better than a hand loop
+  (LeNet conv2: 1.8 ms forward vs 3.0 ms for the best direct loop); the gather (im2col)
   and the scatter-add of the backward pass (col2im) stay Numba loops.
 * **Dense: BLAS** (``x @ w.T``), as in the reference: it is one GEMM already.
 
-Threads: every loop here is serial (``parallel=False``) and BLAS keeps its own thread pool.
-See :func:`warmup` and ``benchmarks/README.md`` for the measurements behind this.
+Threads: the Numba loops are serial, ``nogil`` functions; :func:`_split` runs them on
+contiguous chunks of the batch on a small thread pool (:func:`set_num_threads`), and BLAS
+keeps its own pool. The comment above :func:`set_num_threads` says why this and not
+``parallel=True``.
 """
 import threading
 
@@ -36,7 +39,7 @@ __all__ = [
     "maxpool2d_forward", "maxpool2d_backward",
     "avgpool2d_forward", "avgpool2d_backward",
     "dense_forward", "dense_backward",
-    "warmup", "clear_workspace",
+    "warmup", "clear_workspace", "set_num_threads", "get_num_threads",
 ]
 
 _DTYPES = (np.float32, np.float64)
@@ -78,6 +81,61 @@ class _Workspace(threading.local):
 
 
 _ws = _Workspace()
+
+
+# ---------------------------------------------------------------- threads
+#
+# Why not ``@njit(parallel=True)`` + ``prange``? Measured here: (1) a parallel kernel took
+# 5.3 s to compile against 1.9 s serial, which alone would break the "first training step
+# within 5 s" budget; (2) the issue's scratch code lost 2.5x in the BLAS calls between
+# kernels to Numba's OpenMP workers spinning (LeNet b64: 17 ms one thread, 43 ms two
+# threads, 23 ms with the workqueue layer). Instead every kernel is serial and ``nogil``,
+# and this module splits the batch into contiguous chunks run on a tiny thread pool. Idle
+# pool threads block on a lock (they never spin), so BLAS keeps the cores between kernels;
+# each chunk writes only its own samples (and its own per-sample partial ``dw``), so the
+# result is bit-identical whatever the number of threads. Measured on LeNet's conv1
+# backward: 3.1 ms serial, 1.6 ms on two threads; dispatch overhead 0.03 ms.
+
+_threads = None          # None: NUMBA_NUM_THREADS (its default is the number of CPUs)
+_executor = None         # (pool, number of workers), created on first use
+SPLIT_MIN_WORK = 200_000  # multiply-adds (or elements) below which one thread is faster
+
+
+def set_num_threads(n):
+    """Use ``n`` threads (>= 1) for the Numba loops; BLAS keeps its own setting."""
+    global _threads, _executor
+    if int(n) < 1:
+        raise ValueError(f"set_num_threads: need at least 1 thread, got {n}")
+    _threads = int(n)
+    if _executor is not None:
+        _executor[0].shutdown(wait=True)
+        _executor = None
+
+
+def get_num_threads():
+    """Threads the Numba loops use (default: ``NUMBA_NUM_THREADS``, i.e. the CPU count)."""
+    if _threads is None:
+        import numba
+        return max(1, int(numba.config.NUMBA_NUM_THREADS))
+    return _threads
+
+
+def _split(kernel, n, work, *args):
+    """``kernel(*args, lo, hi)`` over ``[0, n)``, in contiguous chunks run concurrently."""
+    global _executor
+    T = min(get_num_threads(), n)
+    if T <= 1 or work < SPLIT_MIN_WORK:
+        kernel(*args, 0, n)
+        return
+    if _executor is None or _executor[1] < T - 1:
+        from concurrent.futures import ThreadPoolExecutor
+        _executor = (ThreadPoolExecutor(T - 1, thread_name_prefix="tinycnn"), T - 1)
+    bounds = [n * k // T for k in range(T + 1)]
+    futures = [_executor[0].submit(kernel, *args, bounds[k], bounds[k + 1])
+               for k in range(1, T)]
+    kernel(*args, bounds[0], bounds[1])                # this thread takes the first chunk
+    for f in futures:
+        f.result()
 
 
 def clear_workspace():
@@ -156,7 +214,7 @@ def conv2d_forward(x, w, b, stride=1, padding=0):
 
     x: (N, C, H, W), w: (F, C, KH, KW), b: (F,) -> y: (N, F, Ho, Wo).
 
-    Algorithm: direct loops when C == 1 (:func:`numba_conv.direct_forward`); otherwise
+    Algorithm: direct loops when C == 1 (:func:`numba_conv.plane_forward` / ``row_forward``); otherwise
     im2col gather (Numba) then one GEMM ``w.reshape(F, C*KH*KW) @ cols`` (BLAS) and a
     Numba move of the result into NCHW with the bias added.
     """
@@ -207,16 +265,16 @@ def _direct_forward(x, w, b, ph, pw, y):
         R = x.shape[3] + 2 * pw
         xf = _flat_planes(x, ph, pw, R, "xf")
         yf = _ws.get("yf", (N, F, Ho, R), x.dtype)
-        _conv.plane_forward(xf, w, b, R, yf.reshape(N, F, Ho * R))
+        _split(_conv.plane_forward, N, y.size * w[0].size, xf, w, b, R, yf.reshape(N, F, Ho * R))
         y[...] = yf[..., :Wo]
         return
     Wq = _lanes(Wo)
     xp = _pad(x, ph, pw, width=Wq - 1 + w.shape[3])
     if Wq == Wo:
-        _conv.row_forward(xp, w, b, y)
+        _split(_conv.row_forward, N, y.size * w[0].size, xp, w, b, y)
     else:
         yq = _ws.get("yq", (N, F, Ho, Wq), x.dtype)
-        _conv.row_forward(xp, w, b, yq)
+        _split(_conv.row_forward, N, yq.size * w[0].size, xp, w, b, yq)
         y[...] = yq[..., :Wo]
 
 
@@ -226,7 +284,7 @@ def _gemm_forward(x, w, b, sh, sw, ph, pw, y):
     K, P = w[0].size, Ho * Wo
     xp = _pad(x, ph, pw)
     cols = _ws.get("cols", (K, N, P), x.dtype)
-    _conv.im2col(xp, w.shape[2], w.shape[3], sh, sw, Ho, Wo, cols)
+    _split(_conv.im2col, N, cols.size, xp, w.shape[2], w.shape[3], sh, sw, Ho, Wo, cols)
     Y = _ws.get("Y", (F, N, P), x.dtype)
     np.matmul(w.reshape(F, K), cols.reshape(K, N * P), out=Y.reshape(F, N * P))
     np.add(Y.transpose(1, 0, 2), b[:, None], out=y.reshape(N, F, P))
@@ -247,7 +305,7 @@ def conv2d_backward(dy, x, w, stride=1, padding=0):
     dy: (N, F, Ho, Wo) -> dx: (N, C, H, W), dw: (F, C, KH, KW), db: (F,).
 
     Algorithm: C == 1, the forward's direct loops in reverse
-    (:func:`numba_conv.direct_backward`, one partial ``dw`` per sample summed in order).
+    (``plane_backward`` / ``row_backward``, one partial ``dw`` per sample summed in order).
     Otherwise im2col again, ``dw = dY @ cols.T`` and ``dcols = W.T @ dY`` (BLAS), and the
     Numba col2im scatter-add of ``dcols`` into ``dx``. Deterministic: no two threads ever
     add into one element.
@@ -291,7 +349,8 @@ def _direct_backward(dy, x, w, ph, pw, dx):
         dyf = _pad(dy, 0, 0, name="dyf", width=R)    # zero junk columns add nothing
         dxf = _ws.get("dxf", xf.shape, x.dtype)
         dxf.fill(0)
-        _conv.plane_backward(dyf.reshape(N, F, Ho * R), xf, w, R, dxf, dw_n)
+        _split(_conv.plane_backward, N, 2 * dyf.size * w[0].size,
+               dyf.reshape(N, F, Ho * R), xf, w, R, dxf, dw_n)
         dx[...] = dxf[:, :, :Hp * R].reshape(N, C, Hp, R)[:, :, ph:ph + H, pw:pw + W]
         return dw_n.sum(axis=0)
     Wq = _lanes(Wo)
@@ -301,7 +360,7 @@ def _direct_backward(dy, x, w, ph, pw, dx):
     if xp is not x:
         dxp = _ws.get("dxp", xp.shape, x.dtype)
         dxp.fill(0)
-    _conv.row_backward(dyq, xp, w, dxp, dw_n)
+    _split(_conv.row_backward, N, 2 * dyq.size * w[0].size, dyq, xp, w, dxp, dw_n)
     _crop_into(dx, dxp, ph, pw)
     return dw_n.sum(axis=0)
 
@@ -312,7 +371,7 @@ def _gemm_backward(dy, x, w, sh, sw, ph, pw, dx):
     K, P = w[0].size, Ho * Wo
     xp = _pad(x, ph, pw)
     cols = _ws.get("cols", (K, N, P), x.dtype)
-    _conv.im2col(xp, w.shape[2], w.shape[3], sh, sw, Ho, Wo, cols)
+    _split(_conv.im2col, N, cols.size, xp, w.shape[2], w.shape[3], sh, sw, Ho, Wo, cols)
     dY = _ws.get("dY", (F, N, P), x.dtype)
     dY[...] = dy.reshape(N, F, P).transpose(1, 0, 2)        # (N, F, P) -> (F, N, P)
     dY = dY.reshape(F, N * P)
@@ -323,7 +382,7 @@ def _gemm_backward(dy, x, w, sh, sw, ph, pw, dx):
     if xp is not x:
         dxp = _ws.get("dxp", xp.shape, x.dtype)
         dxp.fill(0)
-    _conv.col2im(dcols, w.shape[2], w.shape[3], sh, sw, Ho, Wo, dxp)
+    _split(_conv.col2im, N, dcols.size, dcols, w.shape[2], w.shape[3], sh, sw, Ho, Wo, dxp)
     _crop_into(dx, dxp, ph, pw)
     return dw
 
@@ -356,7 +415,7 @@ def maxpool2d_forward(x, kernel_size, stride=None):
     kh, kw, sh, sw, Ho, Wo = _pool_geometry(x, kernel_size, stride, "maxpool2d_forward")
     y = np.empty(x.shape[:2] + (Ho, Wo), dtype=x.dtype)
     if y.size:
-        _pool.maxpool_forward(_planes(x), kh, kw, sh, sw, _planes(y))
+        _split(_pool.maxpool_forward, x.shape[0] * x.shape[1], x.size, _planes(x), kh, kw, sh, sw, _planes(y))
     return y
 
 
@@ -376,7 +435,8 @@ def maxpool2d_backward(dy, x, kernel_size, stride=None):
     _check_dy(dy, x.shape[:2] + (Ho, Wo), "maxpool2d_backward")
     dx = np.zeros_like(x)
     if dy.size:
-        _pool.maxpool_backward(_planes(dy), _planes(x), kh, kw, sh, sw, _planes(dx))
+        _split(_pool.maxpool_backward, x.shape[0] * x.shape[1], 2 * x.size, _planes(dy),
+               _planes(x), kh, kw, sh, sw, _planes(dx))
     return dx
 
 
@@ -391,7 +451,8 @@ def avgpool2d_forward(x, kernel_size, stride=None):
     kh, kw, sh, sw, Ho, Wo = _pool_geometry(x, kernel_size, stride, "avgpool2d_forward")
     y = np.empty(x.shape[:2] + (Ho, Wo), dtype=x.dtype)
     if y.size:
-        _pool.avgpool_forward(_planes(x), kh, kw, sh, sw, x.dtype.type(kh * kw), _planes(y))
+        _split(_pool.avgpool_forward, x.shape[0] * x.shape[1], x.size, _planes(x), kh, kw, sh, sw,
+               x.dtype.type(kh * kw), _planes(y))
     return y
 
 
@@ -410,7 +471,8 @@ def avgpool2d_backward(dy, x, kernel_size, stride=None):
     _check_dy(dy, x.shape[:2] + (Ho, Wo), "avgpool2d_backward")
     dx = np.zeros(x.shape, dtype=x.dtype)
     if dy.size:
-        _pool.avgpool_backward(_planes(dy), kh, kw, sh, sw, x.dtype.type(kh * kw), _planes(dx))
+        _split(_pool.avgpool_backward, x.shape[0] * x.shape[1], 2 * x.size, _planes(dy), kh, kw, sh, sw,
+               x.dtype.type(kh * kw), _planes(dx))
     return dx
 
 

@@ -1,7 +1,9 @@
 r"""Numba loops for convolution: the direct kernels and the im2col / col2im moves.
 
 Nothing here is public: :mod:`tinycnn.kernels.fast` normalises arguments, pads, allocates
-outputs and chooses which of these to call. Every function takes C-contiguous arrays and
+outputs and chooses which of these to call. Every kernel runs its outermost loop over
+samples ``n in range(lo, hi)`` and writes only what belongs to those samples, so the
+caller can hand disjoint ranges of the batch to different threads (``nogil=True``). Every function takes C-contiguous arrays and
 plain ints, so each compiles to exactly one specialisation per dtype (float32, float64).
 Inputs arrive already zero-padded (``xp``, ``Hp x Wp``); gradients w.r.t. the padded input
 (``dxp``) are cropped by the caller.
@@ -30,7 +32,7 @@ FASTMATH = {"reassoc", "contract"}
 # ------------------------------------------------------- direct, whole plane (stride 1)
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def plane_forward(xf, w, b, R, yf):
+def plane_forward(xf, w, b, R, yf, lo, hi):
     r"""y[n,f,h,q] = b[f] + sum_{c,i,j} w[f,c,i,j] * xp[n,c,h+i,q+j]  (stride 1; fills ``yf``).
 
     Flattened planes: every input row is stored ``R`` wide (``R >= Wp``, zeros on the
@@ -43,7 +45,7 @@ def plane_forward(xf, w, b, R, yf):
     N, F, L = yf.shape
     C = xf.shape[1]
     KH, KW = w.shape[2], w.shape[3]
-    for n in range(N):
+    for n in range(lo, hi):
         for f in range(F):
             y = yf[n, f]                     # 1-D views indexed from 0: these vectorise
             y[:] = b[f]
@@ -57,7 +59,7 @@ def plane_forward(xf, w, b, R, yf):
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def plane_backward(dyf, xf, w, R, dxf, dw_n):
+def plane_backward(dyf, xf, w, R, dxf, dw_n, lo, hi):
     r"""The loops of :func:`plane_forward`, read in reverse (adds into ``dxf``, ``dw_n``).
 
     dw_n[n,f,c,i,j] += sum_t dyf[n,f,t] * xf[n,c,i*R+j+t]
@@ -70,7 +72,7 @@ def plane_backward(dyf, xf, w, R, dxf, dw_n):
     N, F, L = dyf.shape
     C = xf.shape[1]
     KH, KW = w.shape[2], w.shape[3]
-    for n in range(N):
+    for n in range(lo, hi):
         for f in range(F):
             dy = dyf[n, f]
             for c in range(C):
@@ -90,7 +92,7 @@ def plane_backward(dyf, xf, w, R, dxf, dw_n):
 # ------------------------------------------------------- direct, row by row
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def row_forward(xp, w, b, y):
+def row_forward(xp, w, b, y, lo, hi):
     r"""y[n,f,h,q] = b[f] + sum_{c,i,j} w[f,c,i,j] * xp[n,c,h+i,q+j]  (stride 1; fills ``y``).
 
     Loop order n, f, h | c, i, j | q: one output row stays in L1 while all C*KH*KW taps
@@ -100,7 +102,7 @@ def row_forward(xp, w, b, y):
     N, C = xp.shape[0], xp.shape[1]
     F, _, KH, KW = w.shape
     Ho, Wo = y.shape[2], y.shape[3]
-    for n in range(N):
+    for n in range(lo, hi):
         for f in range(F):
             for h in range(Ho):
                 for q in range(Wo):
@@ -114,7 +116,7 @@ def row_forward(xp, w, b, y):
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def row_backward(dy, xp, w, dxp, dw_n):
+def row_backward(dy, xp, w, dxp, dw_n, lo, hi):
     r"""The loops of :func:`row_forward`, read in reverse (adds into ``dxp``, ``dw_n``).
 
     dw_n[n,f,c,i,j] += sum_{h,q} dy[n,f,h,q] * xp[n,c,h+i,q+j]
@@ -126,7 +128,7 @@ def row_backward(dy, xp, w, dxp, dw_n):
     N, C = xp.shape[0], xp.shape[1]
     F, _, KH, KW = w.shape
     Ho, Wo = dy.shape[2], dy.shape[3]
-    for n in range(N):
+    for n in range(lo, hi):
         for f in range(F):
             for h in range(Ho):
                 for c in range(C):
@@ -144,18 +146,18 @@ def row_backward(dy, xp, w, dxp, dw_n):
 # ------------------------------------------------------- im2col + GEMM (many channels)
 
 @njit(cache=True, nogil=True)
-def im2col(xp, KH, KW, sh, sw, Ho, Wo, cols):
+def im2col(xp, KH, KW, sh, sw, Ho, Wo, cols, lo, hi):
     r"""Gather: cols[(c*KH+i)*KW+j, n, h*Wo+q] = xp[n,c,h*sh+i,q*sw+j]  (fills ``cols``).
 
     One row of ``cols`` per kernel tap (c, i, j), one column per output pixel (n, h, q),
     so that ``w.reshape(F, -1) @ cols`` is the whole convolution as one matrix product.
     """
-    N, C = xp.shape[0], xp.shape[1]
-    for c in range(C):
-        for i in range(KH):
-            for j in range(KW):
-                r = (c * KH + i) * KW + j
-                for n in range(N):
+    C = xp.shape[1]
+    for n in range(lo, hi):
+        for c in range(C):
+            for i in range(KH):
+                for j in range(KW):
+                    r = (c * KH + i) * KW + j
                     for h in range(Ho):
                         hh = h * sh + i
                         if sw == 1:
@@ -167,7 +169,7 @@ def im2col(xp, KH, KW, sh, sw, Ho, Wo, cols):
 
 
 @njit(cache=True, nogil=True)
-def col2im(dcols, KH, KW, sh, sw, Ho, Wo, dxp):
+def col2im(dcols, KH, KW, sh, sw, Ho, Wo, dxp, lo, hi):
     r"""Scatter-add, the mirror of :func:`im2col` (adds into ``dxp``, zero on entry):
 
     dxp[n,c,h*sh+i,q*sw+j] += dcols[(c*KH+i)*KW+j, n, h*Wo+q]
@@ -176,7 +178,7 @@ def col2im(dcols, KH, KW, sh, sw, Ho, Wo, dxp):
     iteration only: the batch can be split across threads without races.
     """
     N, C = dxp.shape[0], dxp.shape[1]
-    for n in range(N):
+    for n in range(lo, hi):
         for c in range(C):
             for i in range(KH):
                 for h in range(Ho):

@@ -2,8 +2,9 @@ r"""Numba loops for max and average pooling.
 
 Nothing here is public: :mod:`tinycnn.kernels.fast` reshapes ``(N, C, H, W)`` to
 ``(N*C, H, W)`` -- pooling treats every channel of every sample alike -- and allocates the
-outputs. Every loop nest starts with the plane index ``p``, so one plane of ``dx`` is
-written by one iteration only (safe to split across threads, deterministic).
+outputs. Every loop nest starts with the plane index ``p in range(lo, hi)``, so one plane
+of ``dx`` is written by one iteration only: the caller may hand disjoint ranges of planes
+to different threads, and the result does not depend on the split.
 
 Each kernel has a general window loop and, for the 2x2 / stride-2 pooling nearly every
 CNN uses, a branch with the window written out: with the loop bounds known, LLVM keeps
@@ -14,14 +15,14 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def maxpool_forward(x, kh, kw, sh, sw, y):
+def maxpool_forward(x, kh, kw, sh, sw, y, lo, hi):
     r"""y[p,h,q] = max_{i<kh, j<kw} x[p, h*sh+i, q*sw+j]  (fills ``y``).
 
     ``v > m or v != v``: a NaN wins, as with ``np.maximum`` in the reference.
     """
-    P, Ho, Wo = y.shape
+    Ho, Wo = y.shape[1], y.shape[2]
     if kh == 2 and kw == 2 and sh == 2 and sw == 2:
-        for p in range(P):
+        for p in range(lo, hi):
             for h in range(Ho):
                 for q in range(Wo):
                     m = x[p, 2 * h, 2 * q]
@@ -36,7 +37,7 @@ def maxpool_forward(x, kh, kw, sh, sw, y):
                         m = v
                     y[p, h, q] = m
         return
-    for p in range(P):
+    for p in range(lo, hi):
         for h in range(Ho):
             for q in range(Wo):
                 m = x[p, h * sh, q * sw]
@@ -49,16 +50,16 @@ def maxpool_forward(x, kh, kw, sh, sw, y):
 
 
 @njit(cache=True, nogil=True)
-def maxpool_backward(dy, x, kh, kw, sh, sw, dx):
+def maxpool_backward(dy, x, kh, kw, sh, sw, dx, lo, hi):
     r"""dx[p, h*sh+i*, q*sw+j*] += dy[p,h,q], (i*, j*) the window's first maximum.
 
     The argmax is found again from ``x`` with a strict ``>`` scanning the window in
     row-major order, so ties go to the first maximum, exactly as in the reference.
     ``dx`` must be zero on entry; overlapping windows add up.
     """
-    P, Ho, Wo = dy.shape
+    Ho, Wo = dy.shape[1], dy.shape[2]
     if kh == 2 and kw == 2 and sh == 2 and sw == 2:
-        for p in range(P):
+        for p in range(lo, hi):
             for h in range(Ho):
                 for q in range(Wo):
                     bi, bj = 2 * h, 2 * q
@@ -71,7 +72,7 @@ def maxpool_backward(dy, x, kh, kw, sh, sw, dx):
                         bi, bj = 2 * h + 1, 2 * q + 1
                     dx[p, bi, bj] += dy[p, h, q]
         return
-    for p in range(P):
+    for p in range(lo, hi):
         for h in range(Ho):
             for q in range(Wo):
                 best = x[p, h * sh, q * sw]
@@ -85,14 +86,14 @@ def maxpool_backward(dy, x, kh, kw, sh, sw, dx):
 
 
 @njit(cache=True, nogil=True)
-def avgpool_forward(x, kh, kw, sh, sw, area, y):
+def avgpool_forward(x, kh, kw, sh, sw, area, y, lo, hi):
     r"""y[p,h,q] = sum_{i<kh, j<kw} x[p, h*sh+i, q*sw+j] / area, area = kh*kw (fills ``y``).
 
     ``area`` arrives as a scalar of x's dtype, so float32 stays float32 throughout.
     """
-    P, Ho, Wo = y.shape
+    Ho, Wo = y.shape[1], y.shape[2]
     if kh == 2 and kw == 2 and sh == 2 and sw == 2:
-        for p in range(P):
+        for p in range(lo, hi):
             for h in range(Ho):
                 for q in range(Wo):
                     s = x[p, 2 * h, 2 * q] + x[p, 2 * h, 2 * q + 1]
@@ -100,7 +101,7 @@ def avgpool_forward(x, kh, kw, sh, sw, area, y):
                     s += x[p, 2 * h + 1, 2 * q + 1]
                     y[p, h, q] = s / area
         return
-    for p in range(P):
+    for p in range(lo, hi):
         for h in range(Ho):
             for q in range(Wo):
                 s = x[p, h * sh, q * sw] * 0
@@ -111,10 +112,10 @@ def avgpool_forward(x, kh, kw, sh, sw, area, y):
 
 
 @njit(cache=True, nogil=True)
-def avgpool_backward(dy, kh, kw, sh, sw, area, dx):
+def avgpool_backward(dy, kh, kw, sh, sw, area, dx, lo, hi):
     r"""dx[p, h*sh+i, q*sw+j] += dy[p,h,q] / area for every tap of the window (area = kh*kw)."""
-    P, Ho, Wo = dy.shape
-    for p in range(P):
+    Ho, Wo = dy.shape[1], dy.shape[2]
+    for p in range(lo, hi):
         for h in range(Ho):
             for q in range(Wo):
                 share = dy[p, h, q] / area
