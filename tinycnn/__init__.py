@@ -12,7 +12,7 @@ next to a readable NumPy twin; every gradient is checked against finite differen
 """
 __version__ = "0.1.0"
 
-from tinycnn import init, layers, losses, optim
+from tinycnn import datasets, init, layers, losses, metrics, optim, transforms, viz
 from tinycnn.backend import get_backend, set_backend, use_backend
 from tinycnn.gradcheck import assert_gradients_close, gradcheck
 from tinycnn.model import Sequential
@@ -23,7 +23,7 @@ from tinycnn.train import EarlyStopping, History
 __all__ = [
     "__version__", "Sequential", "Parameter", "load_model", "gradcheck", "assert_gradients_close",
     "get_backend", "set_backend", "use_backend", "warmup", "History", "EarlyStopping",
-    "layers", "losses", "optim", "init",
+    "layers", "losses", "optim", "init", "datasets", "transforms", "metrics", "viz",
 ]
 
 
