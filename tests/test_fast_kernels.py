@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinycnn.kernels import fast, reference
+from tinycnn.kernels import fast, numba_paths, reference
 
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
 DTYPES = st.sampled_from([np.float32, np.float64])
@@ -164,6 +164,26 @@ def test_pool_2x2_fast_branch_equals_reference(dtype, stride):
 
 
 @pytest.mark.parametrize("C", [1, 6])        # direct path, im2col path
+def test_results_do_not_depend_on_the_thread_count(C):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((32, C, 20, 20)).astype(np.float32)
+    w = rng.standard_normal((8, C, 5, 5)).astype(np.float32)
+    dy = rng.standard_normal((32, 8, 20, 20)).astype(np.float32)
+    before = fast.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3):
+            fast.set_num_threads(threads)
+            results.append(fast.conv2d_backward(dy, x, w, 1, 2)
+                           + (fast.maxpool2d_backward(x, x, 1),))
+    finally:
+        fast.set_num_threads(before)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert np.array_equal(a, b), "results changed with the number of threads"
+
+
+@pytest.mark.parametrize("C", [1, 6])        # direct path, im2col path
 def test_backward_is_deterministic(C):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((16, C, 14, 14)).astype(np.float32)
@@ -236,7 +256,7 @@ def test_import_tinycnn_does_not_import_numba():
 
 JIT_DISABLED_SCRIPT = textwrap.dedent("""
     import numpy as np
-    from tinycnn.kernels import fast, reference
+    from tinycnn.kernels import fast, numba_paths, reference
     rng = np.random.default_rng(0)
     for C, s, p in ((1, 1, 1), (1, 2, 1), (2, 2, 0)):   # planes, rows, im2col + GEMM
         x = rng.standard_normal((2, C, 5, 6))
@@ -272,14 +292,14 @@ def test_every_conv_path_equals_reference(path, case, dtype, seed):
     rng = np.random.default_rng(seed)
     x, w, b = conv_arrays(case, dtype, rng)
     s, p = case["stride"], case["padding"]
-    saved = fast.DIRECT_MAX_CHANNELS, fast.PLANE_MAX
+    saved = fast.DIRECT_MAX_CHANNELS, numba_paths.PLANE_MAX
     fast.DIRECT_MAX_CHANNELS = 0 if path == "gemm" else 8
-    fast.PLANE_MAX = 0 if path == "rows" else 10**9
+    numba_paths.PLANE_MAX = 0 if path == "rows" else 10**9
     try:
         y = fast.conv2d_forward(x, w, b, s, p)
         got = fast.conv2d_backward(y, x, w, s, p)
     finally:
-        fast.DIRECT_MAX_CHANNELS, fast.PLANE_MAX = saved
+        fast.DIRECT_MAX_CHANNELS, numba_paths.PLANE_MAX = saved
     assert_close(y, reference.conv2d_forward(x, w, b, s, p), f"conv2d_forward [{path}] {case}")
     for name, g, r in zip(("dx", "dw", "db"), got, reference.conv2d_backward(y, x, w, s, p)):
         assert_close(g, r, f"conv2d_backward {name} [{path}] {case}")

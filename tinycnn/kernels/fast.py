@@ -15,24 +15,24 @@ numbers are in ``benchmarks/RESULTS.md``):
 * **One input channel, stride 1 (LeNet's conv1, a 224x224 grey image): direct loops.**
   im2col would copy every pixel KH*KW times (9x for 3x3, 25x for 5x5) only to feed a GEMM
   whose inner dimension is a tiny KH*KW. Small planes use the whole-plane kernel, large
-  ones the row kernel (see :data:`PLANE_MAX`); neither needs extra memory.
+  ones the row kernel (``numba_paths.PLANE_MAX``); neither needs extra memory.
 * **Several input channels, or any stride > 1: im2col + BLAS GEMM.** With C*KH*KW >= ~50
   the matrix product does most of the work and BLAS does it far better than a hand loop
   (LeNet conv2: 1.8 ms forward vs 3.0 ms for the best direct loop); the gather (im2col)
   and the scatter-add of the backward pass (col2im) stay Numba loops.
 * **Dense: BLAS** (``x @ w.T``), as in the reference: it is one GEMM already.
 
-Threads: the Numba loops are serial, ``nogil`` functions; :func:`_split` runs them on
+Threads: the Numba loops are serial, ``nogil`` functions; ``numba_runtime.split`` runs them on
 contiguous chunks of the batch on a small thread pool (:func:`set_num_threads`), and BLAS
-keeps its own pool. The comment above :func:`set_num_threads` says why this and not
+keeps its own pool. The comment in :mod:`numba_runtime` says why this and not
 ``parallel=True``.
 """
-import threading
-
 import numpy as np
 
-from tinycnn.kernels import numba_conv as _conv
+from tinycnn.kernels import numba_paths as _paths
 from tinycnn.kernels import numba_pool as _pool
+from tinycnn.kernels.numba_runtime import clear_workspace, get_num_threads, set_num_threads
+from tinycnn.kernels.numba_runtime import split as _split
 
 __all__ = [
     "conv2d_forward", "conv2d_backward",
@@ -58,116 +58,6 @@ def _as(a, dtype, name, kernel):
         raise TypeError(f"{kernel}: {name} has dtype {a.dtype}; the fast kernels take "
                         "float32 or float64 (cast with x.astype(np.float32))")
     return np.ascontiguousarray(a, dtype=dtype)
-
-
-class _Workspace(threading.local):
-    """Scratch arrays reused from call to call (one set per thread).
-
-    A fresh multi-megabyte ``np.empty`` is page-faulted in on first touch, every call;
-    for LeNet's conv2 that cost more than the GEMM itself. Only internal temporaries
-    (padded input, im2col columns, GEMM results) live here -- never an array we return.
-    """
-
-    def __init__(self):
-        self.buffers = {}
-
-    def get(self, name, shape, dtype):
-        size = int(np.prod(shape))
-        buf = self.buffers.get((name, np.dtype(dtype)))
-        if buf is None or buf.size < size:
-            buf = np.empty(size, dtype=dtype)
-            self.buffers[(name, np.dtype(dtype))] = buf
-        return buf[:size].reshape(shape)
-
-
-_ws = _Workspace()
-
-
-# ---------------------------------------------------------------- threads
-#
-# Why not ``@njit(parallel=True)`` + ``prange``? Measured here: (1) a parallel kernel took
-# 5.3 s to compile against 1.9 s serial, which alone would break the "first training step
-# within 5 s" budget; (2) the issue's scratch code lost 2.5x in the BLAS calls between
-# kernels to Numba's OpenMP workers spinning (LeNet b64: 17 ms one thread, 43 ms two
-# threads, 23 ms with the workqueue layer). Instead every kernel is serial and ``nogil``,
-# and this module splits the batch into contiguous chunks run on a tiny thread pool. Idle
-# pool threads block on a lock (they never spin), so BLAS keeps the cores between kernels;
-# each chunk writes only its own samples (and its own per-sample partial ``dw``), so the
-# result is bit-identical whatever the number of threads. Measured on LeNet's conv1
-# backward: 3.1 ms serial, 1.6 ms on two threads; dispatch overhead 0.03 ms.
-
-_threads = None          # None: NUMBA_NUM_THREADS (its default is the number of CPUs)
-_executor = None         # (pool, number of workers), created on first use
-SPLIT_MIN_WORK = 200_000  # multiply-adds (or elements) below which one thread is faster
-
-
-def set_num_threads(n):
-    """Use ``n`` threads (>= 1) for the Numba loops; BLAS keeps its own setting."""
-    global _threads, _executor
-    if int(n) < 1:
-        raise ValueError(f"set_num_threads: need at least 1 thread, got {n}")
-    _threads = int(n)
-    if _executor is not None:
-        _executor[0].shutdown(wait=True)
-        _executor = None
-
-
-def get_num_threads():
-    """Threads the Numba loops use (default: ``NUMBA_NUM_THREADS``, i.e. the CPU count)."""
-    if _threads is None:
-        import numba
-        return max(1, int(numba.config.NUMBA_NUM_THREADS))
-    return _threads
-
-
-def _split(kernel, n, work, *args):
-    """``kernel(*args, lo, hi)`` over ``[0, n)``, in contiguous chunks run concurrently."""
-    global _executor
-    T = min(get_num_threads(), n)
-    if T <= 1 or work < SPLIT_MIN_WORK:
-        kernel(*args, 0, n)
-        return
-    if _executor is None or _executor[1] < T - 1:
-        from concurrent.futures import ThreadPoolExecutor
-        _executor = (ThreadPoolExecutor(T - 1, thread_name_prefix="tinycnn"), T - 1)
-    bounds = [n * k // T for k in range(T + 1)]
-    futures = [_executor[0].submit(kernel, *args, bounds[k], bounds[k + 1])
-               for k in range(1, T)]
-    kernel(*args, bounds[0], bounds[1])                # this thread takes the first chunk
-    for f in futures:
-        f.result()
-
-
-def clear_workspace():
-    """Free the scratch buffers the convolution kernels keep between calls."""
-    _ws.buffers.clear()
-
-
-def _pad(x, ph, pw, name="xp", width=None):
-    """Zero-padded copy of ``x`` in the workspace (``x`` itself when there is nothing to pad).
-
-    ``width`` widens the rows further on the right (more zeros), see :data:`LANES`.
-    """
-    N, C, H, W = x.shape
-    Wp = max(W + 2 * pw, width or 0)
-    if ph == 0 and Wp == W:
-        return x
-    xp = _ws.get(name, (N, C, H + 2 * ph, Wp), x.dtype)
-    xp.fill(0)
-    xp[:, :, ph:ph + H, pw:pw + W] = x
-    return xp
-
-
-# The direct loops run along output rows. LLVM vectorises such a loop in blocks (16 floats
-# here) and finishes the rest one element at a time, so LeNet's 28-wide rows spent almost
-# half their time in that scalar tail. Computing rows rounded up to a multiple of LANES --
-# zero input columns on the right, the extra outputs cropped off -- made conv1 ~30% faster
-# (8 and 32 were no better, rows already a multiple of 16 are left alone).
-LANES = 16
-
-
-def _lanes(Wo):
-    return -(-Wo // LANES) * LANES
 
 
 def _conv_out(x_shape, w_shape, stride, padding, kernel):
@@ -214,9 +104,9 @@ def conv2d_forward(x, w, b, stride=1, padding=0):
 
     x: (N, C, H, W), w: (F, C, KH, KW), b: (F,) -> y: (N, F, Ho, Wo).
 
-    Algorithm: direct loops when C == 1 (:func:`numba_conv.plane_forward` / ``row_forward``); otherwise
-    im2col gather (Numba) then one GEMM ``w.reshape(F, C*KH*KW) @ cols`` (BLAS) and a
-    Numba move of the result into NCHW with the bias added.
+    Algorithm: C == 1 and stride 1, direct loops (``numba_conv.plane_forward`` or
+    ``row_forward``); otherwise the im2col gather (Numba), one GEMM
+    ``w.reshape(F, C*KH*KW) @ cols`` (BLAS), and the result moved into NCHW plus bias.
     """
     x = _as(x, None, "x", "conv2d_forward")
     w, b = _as(w, x.dtype, "w", "conv2d_forward"), _as(b, x.dtype, "b", "conv2d_forward")
@@ -231,63 +121,10 @@ def conv2d_forward(x, w, b, stride=1, padding=0):
     if y.size == 0:
         return y
     if _use_direct(C, sh, sw):
-        _direct_forward(x, w, b, ph, pw, y)
+        _paths.direct_forward(x, w, b, ph, pw, y)
     else:
-        _gemm_forward(x, w, b, sh, sw, ph, pw, y)
+        _paths.gemm_forward(x, w, b, sh, sw, ph, pw, y)
     return y
-
-
-# Whole-plane direct loops (stride 1) while one output plane is at most this many
-# elements: then the plane stays in L1 across all taps. LeNet's conv1 (28 x 32): forward
-# 1.6 -> 0.9 ms, backward 3.0 -> 1.9 ms; for a 64 x 66 plane the row loops were as fast
-# forward and faster backward, for 224 x 226 clearly faster.
-PLANE_MAX = 2048
-
-
-def _flat_planes(a, ph, pw, R, name):
-    """``a`` zero-padded, rows R wide, one spare row below; shape (N, C, (Hp + 1) * R)."""
-    N, C, H, W = a.shape
-    Hp = H + 2 * ph
-    af = _ws.get(name, (N, C, (Hp + 1) * R), a.dtype)
-    af.fill(0)
-    af[:, :, :Hp * R].reshape(N, C, Hp, R)[:, :, ph:ph + H, pw:pw + W] = a
-    return af
-
-
-def _use_plane(x, pw, Ho):
-    return Ho * (x.shape[3] + 2 * pw) <= PLANE_MAX
-
-
-def _direct_forward(x, w, b, ph, pw, y):
-    """Direct loops: whole planes when small and stride 1, else rows (fills y)."""
-    N, F, Ho, Wo = y.shape
-    if _use_plane(x, pw, Ho):
-        R = x.shape[3] + 2 * pw
-        xf = _flat_planes(x, ph, pw, R, "xf")
-        yf = _ws.get("yf", (N, F, Ho, R), x.dtype)
-        _split(_conv.plane_forward, N, y.size * w[0].size, xf, w, b, R, yf.reshape(N, F, Ho * R))
-        y[...] = yf[..., :Wo]
-        return
-    Wq = _lanes(Wo)
-    xp = _pad(x, ph, pw, width=Wq - 1 + w.shape[3])
-    if Wq == Wo:
-        _split(_conv.row_forward, N, y.size * w[0].size, xp, w, b, y)
-    else:
-        yq = _ws.get("yq", (N, F, Ho, Wq), x.dtype)
-        _split(_conv.row_forward, N, yq.size * w[0].size, xp, w, b, yq)
-        y[...] = yq[..., :Wo]
-
-
-def _gemm_forward(x, w, b, sh, sw, ph, pw, y):
-    """im2col (Numba), one GEMM (BLAS), then the (F, N, P) result into y's NCHW order."""
-    N, F, Ho, Wo = y.shape
-    K, P = w[0].size, Ho * Wo
-    xp = _pad(x, ph, pw)
-    cols = _ws.get("cols", (K, N, P), x.dtype)
-    _split(_conv.im2col, N, cols.size, xp, w.shape[2], w.shape[3], sh, sw, Ho, Wo, cols)
-    Y = _ws.get("Y", (F, N, P), x.dtype)
-    np.matmul(w.reshape(F, K), cols.reshape(K, N * P), out=Y.reshape(F, N * P))
-    np.add(Y.transpose(1, 0, 2), b[:, None], out=y.reshape(N, F, P))
 
 
 def conv2d_backward(dy, x, w, stride=1, padding=0):
@@ -304,7 +141,7 @@ def conv2d_backward(dy, x, w, stride=1, padding=0):
 
     dy: (N, F, Ho, Wo) -> dx: (N, C, H, W), dw: (F, C, KH, KW), db: (F,).
 
-    Algorithm: C == 1, the forward's direct loops in reverse
+    Algorithm: C == 1 and stride 1, the forward's direct loops in reverse
     (``plane_backward`` / ``row_backward``, one partial ``dw`` per sample summed in order).
     Otherwise im2col again, ``dw = dY @ cols.T`` and ``dcols = W.T @ dY`` (BLAS), and the
     Numba col2im scatter-add of ``dcols`` into ``dx``. Deterministic: no two threads ever
@@ -324,67 +161,10 @@ def conv2d_backward(dy, x, w, stride=1, padding=0):
     if dy.size == 0 or x.size == 0:
         return dx, np.zeros_like(w), db
     if _use_direct(C, sh, sw):
-        dw = _direct_backward(dy, x, w, ph, pw, dx)
+        dw = _paths.direct_backward(dy, x, w, ph, pw, dx)
     else:
-        dw = _gemm_backward(dy, x, w, sh, sw, ph, pw, dx)
+        dw = _paths.gemm_backward(dy, x, w, sh, sw, ph, pw, dx)
     return dx, dw, db
-
-
-def _crop_into(dx, dxp, ph, pw):
-    """dx = dxp without its padding (no-op when dxp is dx)."""
-    if dxp is not dx:
-        H, W = dx.shape[2], dx.shape[3]
-        dx[...] = dxp[:, :, ph:ph + H, pw:pw + W]
-
-
-def _direct_backward(dy, x, w, ph, pw, dx):
-    """Direct loops in reverse (planes or rows, as the forward); fills dx, returns dw."""
-    N, F, Ho, Wo = dy.shape
-    dw_n = _ws.get("dw_n", (N,) + w.shape, x.dtype)
-    dw_n.fill(0)
-    if _use_plane(x, pw, Ho):
-        C, H, W = x.shape[1:]
-        R, Hp = W + 2 * pw, H + 2 * ph
-        xf = _flat_planes(x, ph, pw, R, "xf")
-        dyf = _pad(dy, 0, 0, name="dyf", width=R)    # zero junk columns add nothing
-        dxf = _ws.get("dxf", xf.shape, x.dtype)
-        dxf.fill(0)
-        _split(_conv.plane_backward, N, 2 * dyf.size * w[0].size,
-               dyf.reshape(N, F, Ho * R), xf, w, R, dxf, dw_n)
-        dx[...] = dxf[:, :, :Hp * R].reshape(N, C, Hp, R)[:, :, ph:ph + H, pw:pw + W]
-        return dw_n.sum(axis=0)
-    Wq = _lanes(Wo)
-    xp = _pad(x, ph, pw, width=Wq - 1 + w.shape[3])
-    dyq = _pad(dy, 0, 0, name="dyq", width=Wq)      # zero columns add nothing to dw, dx
-    dxp = dx
-    if xp is not x:
-        dxp = _ws.get("dxp", xp.shape, x.dtype)
-        dxp.fill(0)
-    _split(_conv.row_backward, N, 2 * dyq.size * w[0].size, dyq, xp, w, dxp, dw_n)
-    _crop_into(dx, dxp, ph, pw)
-    return dw_n.sum(axis=0)
-
-
-def _gemm_backward(dy, x, w, sh, sw, ph, pw, dx):
-    """im2col again, dw = dY cols^T and dcols = W^T dY (BLAS), col2im (Numba)."""
-    N, F, Ho, Wo = dy.shape
-    K, P = w[0].size, Ho * Wo
-    xp = _pad(x, ph, pw)
-    cols = _ws.get("cols", (K, N, P), x.dtype)
-    _split(_conv.im2col, N, cols.size, xp, w.shape[2], w.shape[3], sh, sw, Ho, Wo, cols)
-    dY = _ws.get("dY", (F, N, P), x.dtype)
-    dY[...] = dy.reshape(N, F, P).transpose(1, 0, 2)        # (N, F, P) -> (F, N, P)
-    dY = dY.reshape(F, N * P)
-    dw = (dY @ cols.reshape(K, N * P).T).reshape(w.shape)
-    dcols = _ws.get("dcols", (K, N, P), x.dtype)
-    np.matmul(w.reshape(F, K).T, dY, out=dcols.reshape(K, N * P))
-    dxp = dx
-    if xp is not x:
-        dxp = _ws.get("dxp", xp.shape, x.dtype)
-        dxp.fill(0)
-    _split(_conv.col2im, N, dcols.size, dcols, w.shape[2], w.shape[3], sh, sw, Ho, Wo, dxp)
-    _crop_into(dx, dxp, ph, pw)
-    return dw
 
 
 # ---------------------------------------------------------------- pooling
@@ -415,7 +195,8 @@ def maxpool2d_forward(x, kernel_size, stride=None):
     kh, kw, sh, sw, Ho, Wo = _pool_geometry(x, kernel_size, stride, "maxpool2d_forward")
     y = np.empty(x.shape[:2] + (Ho, Wo), dtype=x.dtype)
     if y.size:
-        _split(_pool.maxpool_forward, x.shape[0] * x.shape[1], x.size, _planes(x), kh, kw, sh, sw, _planes(y))
+        _split(_pool.maxpool_forward, len(_planes(x)), x.size,
+               _planes(x), kh, kw, sh, sw, _planes(y))
     return y
 
 
@@ -435,8 +216,8 @@ def maxpool2d_backward(dy, x, kernel_size, stride=None):
     _check_dy(dy, x.shape[:2] + (Ho, Wo), "maxpool2d_backward")
     dx = np.zeros_like(x)
     if dy.size:
-        _split(_pool.maxpool_backward, x.shape[0] * x.shape[1], 2 * x.size, _planes(dy),
-               _planes(x), kh, kw, sh, sw, _planes(dx))
+        _split(_pool.maxpool_backward, len(_planes(x)), 2 * x.size,
+               _planes(dy), _planes(x), kh, kw, sh, sw, _planes(dx))
     return dx
 
 
@@ -451,8 +232,8 @@ def avgpool2d_forward(x, kernel_size, stride=None):
     kh, kw, sh, sw, Ho, Wo = _pool_geometry(x, kernel_size, stride, "avgpool2d_forward")
     y = np.empty(x.shape[:2] + (Ho, Wo), dtype=x.dtype)
     if y.size:
-        _split(_pool.avgpool_forward, x.shape[0] * x.shape[1], x.size, _planes(x), kh, kw, sh, sw,
-               x.dtype.type(kh * kw), _planes(y))
+        _split(_pool.avgpool_forward, len(_planes(x)), x.size,
+               _planes(x), kh, kw, sh, sw, x.dtype.type(kh * kw), _planes(y))
     return y
 
 
@@ -471,8 +252,8 @@ def avgpool2d_backward(dy, x, kernel_size, stride=None):
     _check_dy(dy, x.shape[:2] + (Ho, Wo), "avgpool2d_backward")
     dx = np.zeros(x.shape, dtype=x.dtype)
     if dy.size:
-        _split(_pool.avgpool_backward, x.shape[0] * x.shape[1], 2 * x.size, _planes(dy), kh, kw, sh, sw,
-               x.dtype.type(kh * kw), _planes(dx))
+        _split(_pool.avgpool_backward, len(_planes(x)), 2 * x.size,
+               _planes(dy), kh, kw, sh, sw, x.dtype.type(kh * kw), _planes(dx))
     return dx
 
 

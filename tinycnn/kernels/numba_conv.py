@@ -1,12 +1,13 @@
 r"""Numba loops for convolution: the direct kernels and the im2col / col2im moves.
 
-Nothing here is public: :mod:`tinycnn.kernels.fast` normalises arguments, pads, allocates
-outputs and chooses which of these to call. Every kernel runs its outermost loop over
-samples ``n in range(lo, hi)`` and writes only what belongs to those samples, so the
-caller can hand disjoint ranges of the batch to different threads (``nogil=True``). Every function takes C-contiguous arrays and
-plain ints, so each compiles to exactly one specialisation per dtype (float32, float64).
-Inputs arrive already zero-padded (``xp``, ``Hp x Wp``); gradients w.r.t. the padded input
-(``dxp``) are cropped by the caller.
+Nothing here is public: :mod:`tinycnn.kernels.fast` checks arguments and picks the
+algorithm, :mod:`numba_paths` pads, lays out and allocates, then calls these loops. Every
+kernel runs its outermost loop over samples ``n in range(lo, hi)`` and writes only what
+belongs to those samples, so disjoint ranges of the batch can run on different threads
+(``nogil=True``). Every function takes C-contiguous arrays and plain ints, so each
+compiles to exactly one specialisation per dtype (float32, float64). Inputs arrive
+already zero-padded (``xp``); gradients w.r.t. the padded input (``dxp``) are cropped by
+the caller.
 
 Why the loops look the way they do (measured on a 2-core AVX-512 Xeon):
 
@@ -42,7 +43,7 @@ def plane_forward(xf, w, b, R, yf, lo, hi):
     LLVM vectorises without a scalar tail, and the plane stays in L1 while the C*KH*KW
     taps are added into it. Used when the plane is small (LeNet: 28 x 32 floats).
     """
-    N, F, L = yf.shape
+    F, L = yf.shape[1], yf.shape[2]
     C = xf.shape[1]
     KH, KW = w.shape[2], w.shape[3]
     for n in range(lo, hi):
@@ -69,7 +70,7 @@ def plane_backward(dyf, xf, w, R, dxf, dw_n, lo, hi):
     positions add nothing to ``dw`` or ``dx``. One partial ``dw`` per sample (``dw_n``),
     summed over ``n`` by the caller in a fixed order.
     """
-    N, F, L = dyf.shape
+    F, L = dyf.shape[1], dyf.shape[2]
     C = xf.shape[1]
     KH, KW = w.shape[2], w.shape[3]
     for n in range(lo, hi):
@@ -99,7 +100,7 @@ def row_forward(xp, w, b, y, lo, hi):
     are added into it, each tap one vectorised pass along the row. For planes too large
     for :func:`plane_forward` (a 224 x 224 image: no 9x im2col copy needed).
     """
-    N, C = xp.shape[0], xp.shape[1]
+    C = xp.shape[1]
     F, _, KH, KW = w.shape
     Ho, Wo = y.shape[2], y.shape[3]
     for n in range(lo, hi):
@@ -125,7 +126,7 @@ def row_backward(dy, xp, w, dxp, dw_n, lo, hi):
     ``dw_n`` keeps one partial weight gradient per sample; the caller sums it over ``n``
     in a fixed order.
     """
-    N, C = xp.shape[0], xp.shape[1]
+    C = xp.shape[1]
     F, _, KH, KW = w.shape
     Ho, Wo = dy.shape[2], dy.shape[3]
     for n in range(lo, hi):
@@ -177,7 +178,7 @@ def col2im(dcols, KH, KW, sh, sw, Ho, Wo, dxp, lo, hi):
     ``n`` is the outermost loop, so one sample's slice of ``dxp`` is written by one
     iteration only: the batch can be split across threads without races.
     """
-    N, C = dxp.shape[0], dxp.shape[1]
+    C = dxp.shape[1]
     for n in range(lo, hi):
         for c in range(C):
             for i in range(KH):
