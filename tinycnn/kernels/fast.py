@@ -291,8 +291,10 @@ def dense_backward(dy, x, w):
 def warmup(dtypes=("float32", "float64"), verbose=False):
     """Compile (or load from Numba's cache) every loop, for each dtype in ``dtypes``.
 
-    Runs each public kernel once on a tiny input that takes both algorithm paths, so
-    the first real training step pays no JIT cost. Returns the seconds it took.
+    Runs each public kernel once on small inputs that take every algorithm (whole-plane
+    and row direct loops, im2col + GEMM, both pooling branches), so the first real
+    training step pays no JIT cost. The first call on a machine compiles (a few seconds
+    per dtype); later processes load the cached machine code. Returns the seconds taken.
     """
     import time
 
@@ -300,8 +302,8 @@ def warmup(dtypes=("float32", "float64"), verbose=False):
     for name in dtypes:
         dt = np.dtype(name)
         rng = np.random.default_rng(0)
-        for C in (1, 2):                                    # direct path, im2col path
-            x = rng.standard_normal((1, C, 5, 5)).astype(dt)
+        for C, H in ((1, 5), (1, 48), (2, 5)):       # planes, rows (48 x 50 > PLANE_MAX), GEMM
+            x = rng.standard_normal((1, C, H, H)).astype(dt)
             w = rng.standard_normal((2, C, 3, 3)).astype(dt)
             y = conv2d_forward(x, w, np.zeros(2, dt), 1, 1)
             conv2d_backward(y, x, w, 1, 1)
