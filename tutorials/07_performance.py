@@ -1,0 +1,633 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Tutorial 07 — Performance: from Python loops to Numba
+#
+# The convolution formula is seven nested loops. Written literally in Python it is
+# correct and hopelessly slow; the same loops, compiled, are fast; and the fastest way of
+# all often does not look like the formula at all. This tutorial times one computation
+# several ways and explains each difference, so that you can read
+# `tinycnn/kernels/fast.py` and know why it is written the way it is.
+#
+# **What you will learn**
+#
+# 1. how to time code honestly: `time.perf_counter`, warm-up, the median of repeats — and
+#    why timings on a shared machine are noisy;
+# 2. the interpreter's cost: the same loops in Python and compiled by Numba (`@njit`);
+# 3. NumPy vectorisation: the reference kernel loops over only the $K_H K_W$ kernel taps;
+# 4. Numba details: compile time, `cache=True`, `prange` threads;
+# 5. loop order and memory layout: why the innermost loop must walk contiguous memory;
+# 6. im2col + matrix multiply versus direct loops, and why tinycnn uses each where it does;
+# 7. threads that hurt: BLAS on a busy 2-core machine;
+# 8. (if PyTorch is installed, full mode) how tinycnn compares with PyTorch.
+#
+# **All timings depend on the machine and on what else it is doing.** The numbers quoted
+# in the text were measured on a 2-core virtual machine shared with other jobs; rerun the
+# tutorial and trust your own. The tutorial asserts only that all implementations compute
+# the same thing — never that one is faster (STYLE: timing lives in `benchmarks/`).
+
+# %%
+import os
+
+# One BLAS thread for every timing in this process: section 7 shows (in separate
+# processes) why two threads can make small matrix products much slower on a busy
+# 2-core machine; here we want numbers that do not swing with the load of the machine.
+# It only takes effect before NumPy is first imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import matplotlib.pyplot as plt
+import numba
+from numba import njit, prange
+
+from _common import FAST, show
+import tinycnn as tc
+from tinycnn.kernels import fast, reference
+
+np.set_printoptions(precision=4, suppress=True, linewidth=100)
+print("tinycnn", tc.__version__, "| numba", numba.__version__, f"({numba.config.NUMBA_NUM_THREADS} threads)",
+      "| CPUs:", os.cpu_count(), "| fast mode:", FAST)
+
+# %% [markdown]
+# ## 1. Timing honestly
+#
+# * `time.perf_counter()` is the right clock: monotonic, the highest resolution
+#   available. (`time.time()` can jump when the system clock is adjusted.)
+# * **Warm up** first: the first call pays one-off costs — Numba compilation, memory
+#   being mapped, caches being filled.
+# * Repeat and take the **median**: other processes, the garbage collector and CPU
+#   frequency changes add delays that only ever make a run *slower*. The median ignores
+#   the outliers; the mean does not.
+
+# %%
+REPEATS = 3 if FAST else 15
+
+
+def median_seconds(fn, repeats=REPEATS, warmup=1):
+    """Median wall time of ``fn()`` over ``repeats`` calls, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def pretty(seconds):
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+a = np.random.default_rng(0).standard_normal((300, 300))
+samples = []
+for _ in range(30 if FAST else 200):
+    t0 = time.perf_counter()
+    a @ a
+    samples.append(time.perf_counter() - t0)
+samples = np.array(samples)
+print(f"300×300 matrix product, {len(samples)} runs: min {pretty(samples.min())}, "
+      f"median {pretty(np.median(samples))}, mean {pretty(samples.mean())}, max {pretty(samples.max())}")
+
+# %% [markdown]
+# On a quiet machine min and median are close; on a busy one the maximum can be many
+# times the median. (When the median itself is far above the minimum, the machine is
+# overloaded — all the numbers below are then only rough.)
+#
+# ## 2. The same loops, interpreted and compiled
+#
+# The convolution of tutorial 01, for a batch $x$ (N, C, H, W) and filters $w$ (F, C, KH,
+# KW), on an input that is already zero-padded:
+#
+# $$y_{n,f,h,q} = b_f + \sum_{c}\sum_{i}\sum_{j} w_{f,c,i,j}\; x^{pad}_{n,c,\,hs+i,\,qs+j}.$$
+#
+# Below it is written as literally as possible, decorated with Numba's `@njit`. Numba
+# compiles the function to machine code the first time it is called (for the argument
+# types it sees). The undecorated Python function is still available as `.py_func`, so we
+# can time **exactly the same source** interpreted and compiled.
+
+# %%
+@njit(cache=True)
+def conv_loops(xp, w, b, stride, y):
+    """y[n,f,h,q] = b[f] + sum_{c,i,j} w[f,c,i,j] * xp[n,c,h*stride+i,q*stride+j] (fills y)."""
+    N, C = xp.shape[0], xp.shape[1]
+    F, _, KH, KW = w.shape
+    Ho, Wo = y.shape[2], y.shape[3]
+    for n in range(N):
+        for f in range(F):
+            for h in range(Ho):
+                for q in range(Wo):
+                    acc = b[f]
+                    for c in range(C):
+                        for i in range(KH):
+                            for j in range(KW):
+                                acc += w[f, c, i, j] * xp[n, c, h * stride + i, q * stride + j]
+                    y[n, f, h, q] = acc
+
+
+def conv_with(loops, x, w, b, stride=1, padding=0):
+    """Pad, allocate, run ``loops`` -- the bookkeeping around any of the loop kernels here."""
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    y = np.empty((N, F, (H + 2 * padding - KH) // stride + 1, (W + 2 * padding - KW) // stride + 1), x.dtype)
+    loops(xp, w, b, stride, y)
+    return y
+
+
+def make_problem(N, C, H, W, F, K, seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((N, C, H, W)).astype(dtype), rng.standard_normal((F, C, K, K)).astype(dtype),
+            rng.standard_normal(F).astype(dtype))
+
+
+def mac_count(x, w, y):
+    """Multiply-adds of a convolution: one per (output element, c, i, j)."""
+    return y.size * w.shape[1] * w.shape[2] * w.shape[3]
+
+
+# a small problem, so the pure-Python version finishes quickly
+x, w, b = make_problem(*((1, 2, 10, 10, 3, 3) if FAST else (2, 3, 16, 16, 4, 3)))
+y_ref = reference.conv2d_forward(x, w, b, 1, 1)
+macs = mac_count(x, w, y_ref)
+
+t0 = time.perf_counter()
+y_numba = conv_with(conv_loops, x, w, b, padding=1)          # first call: compile (or load cache)
+first_call = time.perf_counter() - t0
+y_python = conv_with(conv_loops.py_func, x, w, b, padding=1)
+np.testing.assert_allclose(y_python, y_ref, rtol=1e-5, atol=1e-5)
+np.testing.assert_allclose(y_numba, y_ref, rtol=1e-5, atol=1e-5)
+
+timings = {
+    "Python loops": median_seconds(lambda: conv_with(conv_loops.py_func, x, w, b, padding=1), repeats=min(REPEATS, 5)),
+    "Numba loops (same source)": median_seconds(lambda: conv_with(conv_loops, x, w, b, padding=1)),
+    "NumPy: reference kernel": median_seconds(lambda: reference.conv2d_forward(x, w, b, 1, 1)),
+    "tinycnn fast kernel": median_seconds(lambda: fast.conv2d_forward(x, w, b, 1, 1)),
+}
+print(f"x {x.shape}, w {w.shape}: {macs:,} multiply-adds; first Numba call {pretty(first_call)}")
+for name, t in timings.items():
+    print(f"  {name:28s} {pretty(t):>9s}   {1e9 * t / macs:8.2f} ns per multiply-add")
+
+# %% [markdown]
+# The interpreted loop spends tens to hundreds of nanoseconds per multiply-add: every
+# `acc += w[...] * xp[...]` looks up names, checks types, creates Python float objects and
+# calls NumPy's indexing machinery — thousands of machine instructions for one
+# multiplication. The compiled loop knows all types in advance and does roughly one
+# instruction per operation: a speed-up of two to three orders of magnitude from one
+# decorator.
+#
+# The first call was slow because it compiled the function (or, with `cache=True`, loaded
+# the machine code saved by an earlier run from `__pycache__`). On such tiny inputs the
+# NumPy and tinycnn kernels are dominated by fixed per-call overheads (argument checks,
+# padding, allocation) — a reminder to time the sizes you actually care about.
+#
+# ## 3. NumPy: vectorise all but the kernel taps
+#
+# NumPy is fast when one call does a lot of work in compiled C. The reference kernel
+# (`tinycnn/kernels/reference.py`) keeps only the loops over the kernel offsets $(i, j)$
+# in Python — 9 iterations for a 3×3 kernel — and for each offset does *all* $n, f, c,
+# h, q$ at once: the input pixels seen through tap $(i, j)$ form a strided view
+# `x_pad[:, :, i::s, j::s]`, and `np.einsum("fc,nchw->nfhw", ...)` contracts it with
+# `w[:, :, i, j]`:
+#
+# ```python
+# for i in range(KH):
+#     for j in range(KW):
+#         y += np.einsum("fc,nchw->nfhw", w[:, :, i, j], _tap(x_pad, i, j, sh, sw, Ho, Wo))
+# ```
+#
+# A second NumPy formulation gathers every patch at once with
+# `numpy.lib.stride_tricks.sliding_window_view` (a view, no copy) and turns the whole
+# convolution into **one** tensor contraction, i.e. one matrix product:
+
+# %%
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def conv_sliding_window(x, w, b, padding=0):
+    """Stride 1: patches (N, C, Ho, Wo, KH, KW) contracted with w (F, C, KH, KW) over c, i, j."""
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    patches = sliding_window_view(xp, w.shape[2:], axis=(2, 3))
+    return np.tensordot(patches, w, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2) + b[:, None, None]
+
+
+np.testing.assert_allclose(conv_sliding_window(x, w, b, 1), y_ref, rtol=1e-5, atol=1e-5)
+print("sliding_window_view + tensordot == reference kernel")
+
+# %% [markdown]
+# `tensordot` has to copy the strided patches into a contiguous matrix first — that copy
+# *is* im2col (section 6) — and then calls BLAS.
+#
+# ## 4. Numba: compile time, caching and threads
+#
+# `@njit` ("no Python") compiles the whole function or refuses with an error: inside it
+# only NumPy arrays, numbers and a subset of NumPy functions are allowed. Three options
+# matter most:
+#
+# * `cache=True` writes the machine code to `__pycache__/*.nbi|*.nbc` next to the source
+#   and loads it in later runs instead of compiling again (tinycnn's kernels all use it);
+# * `parallel=True` with `numba.prange` in place of `range` splits that loop's iterations
+#   over threads (`NUMBA_NUM_THREADS`, default: all cores);
+# * `fastmath=...` lets LLVM reorder floating-point sums (e.g. into SIMD lanes), which
+#   changes rounding in the last bits.
+#
+# Setting the environment variable `NUMBA_DISABLE_JIT=1` turns every `@njit` into plain
+# Python — slow, but you can step through the kernel in a debugger.
+#
+# A parallel version of our loops: each thread gets whole output planes $(n, f)$. No two
+# iterations write the same element of `y`, so there are no races and the result does
+# not depend on how the work is split.
+
+# %%
+@njit(cache=True, parallel=True)
+def conv_loops_parallel(xp, w, b, stride, y):
+    """conv_loops with the (n, f) planes spread over threads by prange."""
+    N, C = xp.shape[0], xp.shape[1]
+    F, _, KH, KW = w.shape
+    Ho, Wo = y.shape[2], y.shape[3]
+    for nf in prange(N * F):                     # one output plane per iteration
+        n, f = nf // F, nf % F
+        for h in range(Ho):
+            for q in range(Wo):
+                acc = b[f]
+                for c in range(C):
+                    for i in range(KH):
+                        for j in range(KW):
+                            acc += w[f, c, i, j] * xp[n, c, h * stride + i, q * stride + j]
+                y[n, f, h, q] = acc
+
+
+# a bigger problem, a LeNet-conv2-like layer: 6 -> 16 channels, 5×5, 14×14 inputs
+xb, wb, bb = make_problem(8 if FAST else 64, 6, 14, 14, 16, 5)
+yb_ref = reference.conv2d_forward(xb, wb, bb)
+np.testing.assert_allclose(conv_with(conv_loops_parallel, xb, wb, bb), yb_ref, rtol=1e-4, atol=1e-4)
+t_serial = median_seconds(lambda: conv_with(conv_loops, xb, wb, bb))
+t_parallel = median_seconds(lambda: conv_with(conv_loops_parallel, xb, wb, bb))
+print(f"x {xb.shape}, w {wb.shape}: serial {pretty(t_serial)}, prange on "
+      f"{numba.get_num_threads()} threads {pretty(t_parallel)} (speed-up {t_serial / t_parallel:.2f}×)")
+
+# %% [markdown]
+# With $T$ cores the best possible speed-up is $T$; on a 2-core machine shared with
+# other work you will see less, sometimes none, and for small inputs starting the threads
+# costs more than it saves. How tinycnn's own fast kernels use threads, and the
+# measurements behind that choice, is described at the top of `tinycnn/kernels/fast.py`.
+# Note also that BLAS keeps a thread pool of its own (section 7).
+#
+# What `cache=True` saves is easiest to see in fresh processes. Full mode runs a small
+# script twice with an empty cache folder: the first process compiles, the second loads.
+
+# %%
+CACHE_DEMO = """
+import time
+t0 = time.perf_counter()
+import numpy as np
+from numba import njit
+t1 = time.perf_counter()
+
+@njit(cache=True)
+def conv_loops(xp, w, y):
+    for n in range(y.shape[0]):
+        for f in range(y.shape[1]):
+            for h in range(y.shape[2]):
+                for q in range(y.shape[3]):
+                    acc = 0.0
+                    for c in range(xp.shape[1]):
+                        for i in range(w.shape[2]):
+                            for j in range(w.shape[3]):
+                                acc += w[f, c, i, j] * xp[n, c, h + i, q + j]
+                    y[n, f, h, q] = acc
+
+t2 = time.perf_counter()
+conv_loops(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), np.empty((1, 1, 3, 3)))
+t3 = time.perf_counter()
+print(f"{t1 - t0:.3f} {t3 - t2:.3f}")
+"""
+if FAST:
+    print("(cache demo skipped in fast mode: it starts two Python processes)")
+else:
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        script = os.path.join(tmp, "cache_demo.py")
+        with open(script, "w") as fh:
+            fh.write(CACHE_DEMO)
+        env = dict(os.environ, NUMBA_CACHE_DIR=os.path.join(tmp, "cache"))
+        for run in ("first run (compiles)", "second run (loads the cache)"):
+            out = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True, check=True)
+            imports, first_call = map(float, out.stdout.split())
+            print(f"{run:30s} import numpy+numba {imports:.2f} s, first call {first_call:.3f} s")
+
+# %% [markdown]
+# ## 5. Loop order and memory layout
+#
+# A NumPy array is one block of memory. In the default C order the *last* index varies
+# fastest: `a[r, 0], a[r, 1], ...` are neighbours. The CPU loads memory in 64-byte cache
+# lines (16 float32) and prefetches the next ones when it sees a sequential pattern. A
+# loop whose innermost index walks along contiguous memory uses every byte it loads and
+# lets the compiler use SIMD instructions (8–16 floats per instruction); a loop that
+# jumps by a whole row each step uses 4 bytes of every 64 it loads.
+
+# %%
+@njit(cache=True)
+def double_row_by_row(a, out):
+    for r in range(a.shape[0]):
+        for c in range(a.shape[1]):          # innermost along a row: contiguous in C order
+            out[r, c] = 2.0 * a[r, c]
+
+
+@njit(cache=True)
+def double_column_by_column(a, out):
+    for c in range(a.shape[1]):
+        for r in range(a.shape[0]):          # innermost down a column: a jump of a whole row
+            out[r, c] = 2.0 * a[r, c]
+
+
+side = 1000 if FAST else 3000
+a_c = np.random.default_rng(1).random((side, side))   # C order (row-major)
+a_f = np.asfortranarray(a_c)                           # the same values, column-major
+layout = {}
+for name, arr in (("C order", a_c), ("Fortran order", a_f)):
+    out = np.empty_like(arr)                           # same layout as the input
+    for fn in (double_row_by_row, double_column_by_column):
+        layout[(name, fn.__name__)] = median_seconds(lambda: fn(arr, out))
+        np.testing.assert_array_equal(out, 2 * a_c)
+print(f"out = 2 * a for a {side}×{side} float64 array ({a_c.nbytes / 2**20:.0f} MiB):")
+for (name, fn_name), t in layout.items():
+    print(f"  {name:14s} {fn_name:24s} {pretty(t):>9s}")
+
+# %% [markdown]
+# The fast combination is always "innermost loop along the contiguous axis": row by row
+# for C order, column by column for Fortran order. (The gap is largest for arrays that do
+# not fit in the CPU caches.) Transposes, `x[:, ::2]` slices and `np.asfortranarray` all
+# change which axis is contiguous; `fast.py` therefore makes every input C-contiguous
+# (`np.ascontiguousarray`) before its loops run, a cheap copy compared with a slow loop.
+#
+# ### Loop order in the convolution
+#
+# Our `conv_loops` has the three kernel loops $c, i, j$ innermost: for each output pixel
+# it gathers a small, scattered patch, and the innermost loop runs only $K_W = 5$ times —
+# too short to vectorise. tinycnn's `numba_conv.direct_forward` reorders the *same* sum
+# so that the innermost loop runs along one **output row** $q$: for a fixed tap
+# $(c, i, j)$, `y[n, f, h, :] += w[f, c, i, j] * xp[n, c, h + i, j : j + Wo]` — a long,
+# contiguous multiply-add that LLVM turns into SIMD instructions. Addition is
+# associative, so the reordering changes nothing but rounding. One more detail matters:
+# LLVM only vectorises the access `xp[..., q + j]` if it *knows* the step is 1, so the
+# stride-1 case gets its own copy of the inner loop (`numba_conv.py` does the same).
+
+# %%
+@njit(cache=True)
+def conv_loops_rows(xp, w, b, stride, y):
+    """The same sum, with the output row q innermost (stride-1 inputs are then contiguous)."""
+    N, C = xp.shape[0], xp.shape[1]
+    F, _, KH, KW = w.shape
+    Ho, Wo = y.shape[2], y.shape[3]
+    for n in range(N):
+        for f in range(F):
+            for h in range(Ho):
+                for q in range(Wo):
+                    y[n, f, h, q] = b[f]
+                for c in range(C):
+                    for i in range(KH):
+                        for j in range(KW):
+                            wv = w[f, c, i, j]
+                            if stride == 1:      # a separate copy: LLVM vectorises only
+                                for q in range(Wo):  # the contiguous (stride-1) access
+                                    y[n, f, h, q] += wv * xp[n, c, h + i, q + j]
+                            else:
+                                for q in range(Wo):
+                                    y[n, f, h, q] += wv * xp[n, c, h * stride + i, q * stride + j]
+
+
+np.testing.assert_allclose(conv_with(conv_loops_rows, xb, wb, bb), yb_ref, rtol=1e-4, atol=1e-4)
+t_rows = median_seconds(lambda: conv_with(conv_loops_rows, xb, wb, bb))
+print(f"conv {xb.shape} * {wb.shape}: kernel taps innermost {pretty(t_serial)}, "
+      f"output row innermost {pretty(t_rows)} ({t_serial / t_rows:.1f}× faster)")
+
+# %% [markdown]
+# ## 6. im2col + GEMM versus direct loops
+#
+# **im2col** ("image to columns") copies every patch the kernel sees into a column of a
+# matrix `cols` of shape $(C K_H K_W,\; N H_o W_o)$. The convolution is then a single
+# matrix product (a GEMM):
+#
+# $$Y_{(F,\;N H_o W_o)} = W_{(F,\;C K_H K_W)} \cdot \text{cols}_{(C K_H K_W,\;N H_o W_o)} + b.$$
+#
+# GEMM is the most optimised routine in numerical computing: BLAS libraries block it for
+# every cache level and use every SIMD unit, reaching a large fraction of the CPU's peak.
+# The price is memory and copying: every input pixel is copied up to $K_H K_W$ times (25×
+# for a 5×5 kernel). Here is a small Numba im2col and the GEMM after it:
+
+# %%
+@njit(cache=True)
+def im2col(xp, KH, KW, stride, Ho, Wo, cols):
+    """cols[(c*KH + i)*KW + j, (n*Ho + h)*Wo + q] = xp[n, c, h*stride + i, q*stride + j]."""
+    N, C = xp.shape[0], xp.shape[1]
+    for c in range(C):
+        for i in range(KH):
+            for j in range(KW):
+                r = (c * KH + i) * KW + j
+                for n in range(N):
+                    for h in range(Ho):
+                        for q in range(Wo):
+                            cols[r, (n * Ho + h) * Wo + q] = xp[n, c, h * stride + i, q * stride + j]
+
+
+def conv_im2col(x, w, b, stride=1, padding=0):
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    Ho, Wo = (H + 2 * padding - KH) // stride + 1, (W + 2 * padding - KW) // stride + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    cols = np.empty((C * KH * KW, N * Ho * Wo), x.dtype)
+    im2col(xp, KH, KW, stride, Ho, Wo, cols)
+    Y = w.reshape(F, -1) @ cols                                     # the GEMM (BLAS)
+    return Y.reshape(F, N, Ho, Wo).transpose(1, 0, 2, 3) + b[:, None, None]
+
+
+np.testing.assert_allclose(conv_im2col(xb, wb, bb), yb_ref, rtol=1e-4, atol=1e-4)
+print("im2col + GEMM == reference kernel")
+
+# %% [markdown]
+# Which wins depends on the shape. The inner dimension of the GEMM is $C K_H K_W$: with
+# one input channel and a 5×5 kernel (LeNet's first layer) it is only 25, too short for
+# BLAS to shine, while im2col still copies the image 25 times. With 6 channels (LeNet's
+# second layer) it is 150, and BLAS pulls ahead. tinycnn's fast backend makes this
+# choice per call (`_use_direct` in `fast.py`: direct loops for few input channels and
+# stride 1, im2col + GEMM otherwise; its docstring gives the measured thresholds). Let us
+# measure both layers of LeNet-5, forward only, a batch of 64 (8 in fast mode):
+
+# %%
+N_BATCH = 8 if FAST else 64
+shapes = {"conv1: 1×28×28 → 6, k5 p2": (N_BATCH, 1, 28, 28, 6, 5, 2),
+          "conv2: 6×14×14 → 16, k5": (N_BATCH, 6, 14, 14, 16, 5, 0)}
+table = {}
+for label, (N, C, H, W, F, K, pad) in shapes.items():
+    xs, ws, bs = make_problem(N, C, H, W, F, K)
+    expected = reference.conv2d_forward(xs, ws, bs, 1, pad)
+    candidates = {
+        "NumPy reference": lambda: reference.conv2d_forward(xs, ws, bs, 1, pad),
+        "direct, taps innermost": lambda: conv_with(conv_loops, xs, ws, bs, 1, pad),
+        "direct, rows innermost": lambda: conv_with(conv_loops_rows, xs, ws, bs, 1, pad),
+        "im2col + GEMM": lambda: conv_im2col(xs, ws, bs, 1, pad),
+        "tinycnn fast": lambda: fast.conv2d_forward(xs, ws, bs, 1, pad),
+    }
+    table[label] = {}
+    for name, fn in candidates.items():
+        np.testing.assert_allclose(fn(), expected, rtol=1e-4, atol=1e-4)
+        table[label][name] = median_seconds(fn)
+    copies = C * K * K * N * expected.shape[2] * expected.shape[3] / xs.size
+    print(f"{label}   (im2col matrix = {copies:.0f}× the input)")
+    for name, t in table[label].items():
+        print(f"  {name:24s} {pretty(t):>9s}")
+
+fig, axes = plt.subplots(1, len(table), figsize=(11, 3.6))
+for ax, (label, row) in zip(axes, table.items()):
+    ax.barh(list(row), [1e3 * t for t in row.values()], color="tab:blue")
+    ax.set_xscale("log")
+    ax.set_xlabel("median time per forward call (ms, log scale)")
+    ax.set_title(f"{label}, N = {N_BATCH}", fontsize=9)
+    ax.invert_yaxis()
+show(fig, "07_conv_timings")
+
+# %% [markdown]
+# Things to notice in your own numbers:
+#
+# * reordering the loops (rows innermost) always helps the direct convolution;
+# * on conv2 (150-long GEMM rows) im2col + GEMM beats both of our direct loops clearly;
+# * on conv1 our simple im2col + GEMM keeps up with (or beats) our row-innermost direct
+#   loop despite its 25× copy. Our loop is the plain version: tinycnn's own direct kernels
+#   (`numba_conv.py`) add `fastmath` reassociation, rows padded to a multiple of 16
+#   floats so no scalar tail is left, and whole-plane loops for small images — enough to
+#   make direct loops the better choice for one input channel in `fast.py`'s
+#   measurements (compare the `tinycnn fast` row; `fast.py`'s docstring; `benchmarks/`);
+# * the NumPy reference kernel is respectable — 25 large `einsum` calls — and far easier
+#   to read, which is why it is the *specification* the fast kernels are tested against.
+#
+# ## 7. When threads hurt: BLAS on a busy machine
+#
+# NumPy's matrix products call OpenBLAS, which by default starts one thread per core. For
+# big matrices that is a clear win. For small ones — LeNet's dense layers multiply
+# 64×400 by 400×120 — the threads must be woken up and synchronised for a few
+# microseconds of work each, and on a machine whose cores are busy with other processes a
+# thread that is not scheduled keeps the others waiting. We time the same product in two
+# fresh processes, with `OPENBLAS_NUM_THREADS` 1 and 2 (it must be set before NumPy is
+# imported, hence the subprocesses):
+
+# %%
+BLAS_DEMO = """
+import time, numpy as np
+x = np.random.default_rng(0).standard_normal((64, 400)).astype(np.float32)
+w = np.random.default_rng(1).standard_normal((120, 400)).astype(np.float32)
+for _ in range(5):
+    x @ w.T
+t = []
+for _ in range({repeats}):
+    t0 = time.perf_counter(); x @ w.T; t.append(time.perf_counter() - t0)
+print(float(np.median(t)))
+"""
+blas = {}
+for threads in ("1", "2"):
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads)
+    out = subprocess.run([sys.executable, "-c", BLAS_DEMO.format(repeats=20 if FAST else 200)], env=env,
+                         capture_output=True, text=True, check=True)
+    blas[threads] = float(out.stdout.strip().splitlines()[-1])
+    print(f"OPENBLAS_NUM_THREADS={threads}: 64×400 @ 400×120 takes {pretty(blas[threads])} (median)")
+
+# %% [markdown]
+# When this tutorial was written, on a 2-core VM running other jobs, one thread took
+# about 0.08–0.1 ms every time, while two threads took anywhere from 0.06 ms (when the
+# other jobs happened to pause) to 5–60 ms: up to **hundreds of times slower**, and a
+# whole LeNet-5 epoch went from 1.3 s to over 20 s. On an idle machine the two are
+# close; on a busy one, one thread is the safe choice for small matrices. That is why
+# tutorials 05 and 06 start with `os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")`;
+# for your own scripts, set it in the shell (`export OPENBLAS_NUM_THREADS=1`) when the
+# matrices are small or the machine is shared, and measure.
+#
+# ## 8. Against PyTorch
+#
+# PyTorch's CPU convolution uses hand-tuned libraries (oneDNN) — the practical upper
+# bound for a CPU. If PyTorch is installed (it is optional; tinycnn never needs it), full
+# mode times a forward + backward pass of both LeNet convolutions and, as a bonus, checks
+# that the two libraries compute the same gradients.
+
+# %%
+try:
+    if FAST:
+        raise ImportError("skipped in fast mode (importing torch takes seconds)")
+    import torch
+except ImportError as why:
+    torch = None
+    print("PyTorch comparison skipped:", why)
+
+if torch is not None:
+    torch.set_num_threads(1)                        # one thread each: a like-for-like comparison
+    for label, (N, C, H, W, F, K, pad) in shapes.items():
+        xs, ws, bs = make_problem(N, C, H, W, F, K)
+        ys = fast.conv2d_forward(xs, ws, bs, 1, pad)
+        dys = np.random.default_rng(2).standard_normal(ys.shape).astype(np.float32)
+        xt, wt, bt = (torch.tensor(v, requires_grad=True) for v in (xs, ws, bs))
+
+        def torch_step():
+            for t in (xt, wt, bt):
+                t.grad = None
+            torch.nn.functional.conv2d(xt, wt, bt, padding=pad).backward(torch.tensor(dys))
+
+        def tinycnn_step():
+            fast.conv2d_forward(xs, ws, bs, 1, pad)
+            return fast.conv2d_backward(dys, xs, ws, 1, pad)
+
+        torch_step()
+        dx, dw, db = tinycnn_step()
+        for ours, theirs in ((dx, xt.grad), (dw, wt.grad), (db, bt.grad)):
+            np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-3, atol=1e-3)
+        t_torch, t_ours = median_seconds(torch_step), median_seconds(tinycnn_step)
+        print(f"{label}: forward+backward  tinycnn {pretty(t_ours)}, PyTorch {pretty(t_torch)} "
+              f"(ratio {t_ours / t_torch:.1f}); gradients agree")
+
+# %% [markdown]
+# For the full story — more shapes, memory use, compile times, threads — run the
+# benchmark suite: `python -m tinycnn bench` (see `benchmarks/README.md`).
+#
+# ## Summary
+#
+# * Time with `perf_counter`, warm up, report the median; expect noise on shared machines.
+# * The Python interpreter costs ~100× per arithmetic operation; `@njit` removes it
+#   without changing the source (`.py_func` is the interpreted original).
+# * NumPy is fast when each call does a lot of work: vectorise the big loops, keep small
+#   ones (the kernel taps) in Python.
+# * `cache=True` saves compilation across runs; `prange` splits independent iterations
+#   over threads (write to disjoint outputs: no races, deterministic results).
+# * The innermost loop should walk contiguous memory, and be long enough to vectorise.
+# * im2col + GEMM wins when $C K_H K_W$ is large; direct loops win for one input channel.
+# * More threads are not always faster: small BLAS calls on a busy machine can be 10–50×
+#   slower with two threads than with one.
+#
+# ## Exercises
+#
+# 1. Run the tutorial with `NUMBA_DISABLE_JIT=1`. Which sections become slow, and by how
+#    much? (Shrink the sizes first.)
+# 2. Write `conv_loops_rows_parallel` with `prange` over `n`. Does it beat
+#    `conv_loops_parallel`? Check the result against the reference kernel.
+# 3. Time `double_row_by_row` on arrays of side 100, 300, 1000 and 3000. At which size does
+#    the gap between the two loop orders open up, and how does that relate to your CPU's
+#    cache sizes (`lscpu`)?
+# 4. Extend `conv_im2col` to the backward pass: `dw = dY @ cols.T` and
+#    `dcols = W.T @ dY`, then scatter `dcols` back with a "col2im" loop. Compare with
+#    `fast.conv2d_backward`.
+# 5. Time `fast.conv2d_forward` in float32 and float64 for conv2. Why is float32 faster,
+#    even though the CPU does each operation in the same time?
