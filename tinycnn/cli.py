@@ -15,7 +15,10 @@ import numpy as np
 
 __all__ = ["main", "build_parser", "load_data"]
 
-DATASETS = ("mnist5k", "idx", "medmnist")
+DATASETS = ("mnist5k", "idx", "medmnist", "lesions")
+# per-dataset defaults of --epochs and --lr: LeNet-5 uses SGD, the lesion detector Adam
+TRAIN_DEFAULTS = {"lesions": {"epochs": 25, "lr": 2e-3}}
+TRAIN_DEFAULT = {"epochs": 15, "lr": 0.02}
 
 
 class UsageError(Exception):
@@ -35,6 +38,9 @@ def load_data(dataset, data=None, labels=None, seed=0):
     if dataset == "mnist5k":
         train, test = datasets.load_mnist5k(seed=seed)
         return {"train": train, "val": None, "test": test, "class_names": [str(k) for k in range(10)]}
+    if dataset == "lesions":                     # synthetic, standardised patch by patch
+        from tinycnn.lesions_job import lesion_splits
+        return {**lesion_splits(seed=seed), "class_names": ["healthy", "lesion"]}
     if data is None:
         raise UsageError(f"--dataset {dataset} needs --data PATH")
     for path in (data, labels):
@@ -74,6 +80,10 @@ def cmd_train(args):
     from tinycnn.datasets import stratified_split
     from tinycnn.models import lenet5
 
+    if args.dataset == "lesions":
+        from tinycnn.lesions_job import run
+        run(args, _new_run_folder)
+        return 0
     data = load_data(args.dataset, args.data, args.labels, seed=args.seed)
     (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
     if args.limit:                               # quick runs: a stratified subset
@@ -136,18 +146,31 @@ def _load_model(path):
 
 def _normalise_for(model, x):
     from tinycnn import transforms
+    if model.meta.get("standardize") == "per_image":
+        from tinycnn.lesions_job import standardize_patches
+        x = standardize_patches(x)
     if "mean" in model.meta:
         x = transforms.Normalize.from_dict(model.meta)(x)
     return x.astype(model.dtype)
 
 
 def cmd_evaluate(args):
-    from tinycnn import metrics
+    from tinycnn import metrics, transforms
     model = _load_model(args.model)
     dataset = args.dataset or model.meta.get("dataset", "mnist5k")
-    data = load_data(dataset, args.data, args.labels, seed=model.meta.get("seed", 0))
-    x, y = data["test"]
-    y_pred = model.predict_classes(_normalise_for(model, x))
+    if dataset == "lesions":                     # the test split of the run that trained it
+        from tinycnn.lesions_job import lesion_splits
+        data = {"test": lesion_splits(model.meta.get("samples", 4000), seed=model.meta.get("seed", 0))["test"],
+                "class_names": ["healthy", "lesion"]}
+        x, y = data["test"]
+        x = transforms.Normalize.from_dict(model.meta)(x).astype(model.dtype)   # already standardised
+        p = model.predict(x)[:, 1]
+        print(f"ROC AUC: {metrics.roc_auc(y, p):.4f}")
+        y_pred = (p >= model.meta.get("threshold", 0.5)).astype(np.int64)
+    else:
+        data = load_data(dataset, args.data, args.labels, seed=model.meta.get("seed", 0))
+        x, y = data["test"]
+        y_pred = model.predict_classes(_normalise_for(model, x))
     names = model.meta.get("class_names") or data["class_names"]
     print(f"{dataset} test split: {len(y)} images")
     print(f"accuracy: {metrics.accuracy(y, y_pred):.2%}")
@@ -205,9 +228,10 @@ def build_parser():
     train = sub.add_parser("train", help="train LeNet-5 and write a run folder")
     data_options(train)
     train.set_defaults(dataset="mnist5k")
-    train.add_argument("--epochs", type=int, default=15)
+    train.add_argument("--epochs", type=int, default=None, help="default: 15 (lesions: 25)")
     train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--lr", type=float, default=0.02, help="SGD learning rate (cosine-annealed)")
+    train.add_argument("--lr", type=float, default=None,
+                       help="learning rate, cosine-annealed: SGD 0.02 (lesions: Adam 0.002)")
     train.add_argument("--weight-decay", type=float, default=5e-4)
     train.add_argument("--val-split", type=float, default=0.1,
                        help="fraction of the training set held out for validation")
@@ -216,7 +240,13 @@ def build_parser():
     train.add_argument("--limit", type=int, default=0, metavar="N",
                        help="train on about N training images only (quick runs)")
     train.add_argument("--no-plots", action="store_true")
-    train.add_argument("--no-augment", action="store_true", help="turn off random ±2 px shifts")
+    train.add_argument("--no-augment", action="store_true",
+                       help="turn off random ±2 px shifts (lesions: random flips)")
+    lesions = train.add_argument_group("--dataset lesions (synthetic microaneurysms)")
+    lesions.add_argument("--samples", type=int, default=4000, help="patches to generate (default 4000)")
+    lesions.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs")
+    lesions.add_argument("--imbalance", choices=("weights", "sampler"), default="weights",
+                         help="class-weighted loss or balanced minibatches")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="accuracy, per-class precision/recall, confusion matrix")
@@ -236,6 +266,12 @@ def build_parser():
 
 
 def _check_train_args(args):
+    defaults = TRAIN_DEFAULTS.get(args.dataset, TRAIN_DEFAULT)
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.dataset == "lesions" and args.samples < 50:
+        raise UsageError(f"--samples must be >= 50, got {args.samples}")
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")

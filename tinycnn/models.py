@@ -5,7 +5,7 @@ from tinycnn import layers
 from tinycnn.init import as_generator
 from tinycnn.model import Sequential
 
-__all__ = ["lenet5"]
+__all__ = ["lenet5", "lesion_cnn"]
 
 
 def lenet5(in_channels=1, num_classes=10, input_size=28, rng=0, dtype=np.float32):
@@ -33,5 +33,39 @@ def lenet5(in_channels=1, num_classes=10, input_size=28, rng=0, dtype=np.float32
         # no ReLU follows the last layer, so He's factor 2 does not apply: Xavier keeps the
         # first logits small and the first loss near ln(num_classes)
         layers.Dense(84, num_classes, init="xavier", rng=rng, dtype=dtype),
+        input_shape=(in_channels, input_size, input_size),
+    )
+
+
+def lesion_cnn(in_channels=1, num_classes=2, input_size=32, widths=(8, 16, 32), rng=0,
+               dtype=np.float32):
+    """A small detector for "is there a lesion anywhere in this patch?": 5,954 parameters
+    on 1×32×32 with the default widths.
+
+    conv 3×3 (pad 1) → ReLU → pool 2 → conv 3×3 → ReLU → pool 2 → conv 3×3 → ReLU →
+    global max-pool → dense → classes. Three 3×3 convs with two poolings see an 18×18
+    window, enough to tell a round dot (a lesion) from a line (a vessel). The global
+    max-pool (a ``MaxPool2D`` as large as the last feature map) asks "did any window fire?",
+    so the answer does not depend on *where* the lesion is. ``input_size`` must be a
+    multiple of 4 (e.g. 32, or 28 for MedMNIST).
+    """
+    rng = as_generator(rng)
+    if input_size < 8 or input_size % 4:
+        raise ValueError(f"lesion_cnn: input_size must be a multiple of 4 and at least 8, got {input_size}")
+    if len(widths) != 3:
+        raise ValueError(f"lesion_cnn: widths must hold three channel counts, got {widths!r}")
+    c1, c2, c3 = (int(w) for w in widths)
+    return Sequential(
+        layers.Conv2D(in_channels, c1, kernel_size=3, padding=1, rng=rng, dtype=dtype),
+        layers.ReLU(),
+        layers.MaxPool2D(2),
+        layers.Conv2D(c1, c2, kernel_size=3, padding=1, rng=rng, dtype=dtype),
+        layers.ReLU(),
+        layers.MaxPool2D(2),
+        layers.Conv2D(c2, c3, kernel_size=3, padding=1, rng=rng, dtype=dtype),
+        layers.ReLU(),
+        layers.MaxPool2D(input_size // 4),          # global max-pool: (c3, s, s) -> (c3, 1, 1)
+        layers.Flatten(),
+        layers.Dense(c3, num_classes, init="xavier", rng=rng, dtype=dtype),
         input_shape=(in_channels, input_size, input_size),
     )
