@@ -39,6 +39,7 @@ import os
 # (see tutorial 07); must be set before NumPy is imported
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+import textwrap
 import time
 
 import numpy as np
@@ -301,11 +302,11 @@ fig, ax = plt.subplots(figsize=(10, 4))
 pos = np.arange(len(names))
 ax.bar(pos - 0.2, [results[k]["train_acc"] for k in names], 0.4, label="training accuracy")
 ax.bar(pos + 0.2, [results[k]["val_acc"] for k in names], 0.4, label="validation accuracy")
-ax.set_xticks(pos, [k.replace(" (", "\n(").replace(" + ", "\n+ ") for k in names], fontsize=7)
+ax.set_xticks(pos, [textwrap.fill(k, 16) for k in names], fontsize=7)
 ax.set_ylim(0.7 if not FAST else 0, 1.005)
 ax.set_ylabel("accuracy")
 ax.set_title(f"LeNet-5 on {N_TRAIN} digits: what each regulariser does")
-ax.legend(loc="lower right")
+ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2)
 show(fig, "06_scoreboard")
 
 # %% [markdown]
