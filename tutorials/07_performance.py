@@ -495,13 +495,21 @@ for label, (N, C, H, W, F, K, pad) in shapes.items():
     for name, t in table[label].items():
         print(f"  {name:24s} {pretty(t):>9s}")
 
-fig, axes = plt.subplots(1, len(table), figsize=(11, 3.6))
+from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
+fig, axes = plt.subplots(1, len(table), figsize=(12, 3.6), sharey=True, layout="constrained")
 for ax, (label, row) in zip(axes, table.items()):
-    ax.barh(list(row), [1e3 * t for t in row.values()], color="tab:blue")
+    ms = np.array(list(row.values())) * 1e3
+    ax.barh(list(row), ms, color="tab:blue")
+    for k, v in enumerate(ms):
+        ax.text(v * 1.05, k, f"{v:.2g} ms", va="center", fontsize=8)
     ax.set_xscale("log")
+    ax.set_xlim(ms.min() / 4, ms.max() * 4)          # bars start well left of the shortest
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("median time per forward call (ms, log scale)")
     ax.set_title(f"{label}, N = {N_BATCH}", fontsize=9)
-    ax.invert_yaxis()
+axes[0].invert_yaxis()
 show(fig, "07_conv_timings")
 
 # %% [markdown]
