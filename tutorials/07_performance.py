@@ -171,12 +171,14 @@ macs = mac_count(x, w, y_ref)
 t0 = time.perf_counter()
 y_numba = conv_with(conv_loops, x, w, b, padding=1)          # first call: compile (or load cache)
 first_call = time.perf_counter() - t0
-y_python = conv_with(conv_loops.py_func, x, w, b, padding=1)
+# .py_func is the original Python function (with NUMBA_DISABLE_JIT=1 @njit returns it as is)
+conv_loops_python = getattr(conv_loops, "py_func", conv_loops)
+y_python = conv_with(conv_loops_python, x, w, b, padding=1)
 np.testing.assert_allclose(y_python, y_ref, rtol=1e-5, atol=1e-5)
 np.testing.assert_allclose(y_numba, y_ref, rtol=1e-5, atol=1e-5)
 
 timings = {
-    "Python loops": median_seconds(lambda: conv_with(conv_loops.py_func, x, w, b, padding=1), repeats=min(REPEATS, 5)),
+    "Python loops": median_seconds(lambda: conv_with(conv_loops_python, x, w, b, padding=1), repeats=min(REPEATS, 5)),
     "Numba loops (same source)": median_seconds(lambda: conv_with(conv_loops, x, w, b, padding=1)),
     "NumPy: reference kernel": median_seconds(lambda: reference.conv2d_forward(x, w, b, 1, 1)),
     "tinycnn fast kernel": median_seconds(lambda: fast.conv2d_forward(x, w, b, 1, 1)),
@@ -194,9 +196,11 @@ for name, t in timings.items():
 # decorator.
 #
 # The first call was slow because it compiled the function (or, with `cache=True`, loaded
-# the machine code saved by an earlier run from `__pycache__`). On such tiny inputs the
-# NumPy and tinycnn kernels are dominated by fixed per-call overheads (argument checks,
-# padding, allocation) — a reminder to time the sizes you actually care about.
+# the machine code saved by an earlier run from `__pycache__`) — and because the very
+# first Numba call of a process also initialises the compiler itself. On such tiny inputs
+# every compiled variant is dominated by fixed per-call overheads (argument checks,
+# `np.pad`, allocation), not by the arithmetic — a reminder to time the sizes you
+# actually care about.
 #
 # ## 3. NumPy: vectorise all but the kernel taps
 #
