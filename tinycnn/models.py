@@ -30,8 +30,8 @@ def lenet5(in_channels=1, num_classes=10, input_size=28, rng=0, dtype=np.float32
         layers.ReLU(),
         layers.Dense(120, 84, rng=rng, dtype=dtype),
         layers.ReLU(),
-        # no ReLU follows the last layer, so He's factor 2 does not apply: Xavier keeps the
-        # first logits small and the first loss near ln(num_classes)
+        # no ReLU follows the last layer, so He's factor 2 (which makes up for ReLU zeroing
+        # half its inputs) does not apply here: Xavier, with half He's variance at this size
         layers.Dense(84, num_classes, init="xavier", rng=rng, dtype=dtype),
         input_shape=(in_channels, input_size, input_size),
     )
