@@ -31,7 +31,7 @@ def lenet5(in_channels=1, num_classes=10, input_size=28, rng=0, dtype=np.float32
         layers.Dense(120, 84, rng=rng, dtype=dtype),
         layers.ReLU(),
         # no ReLU follows the last layer, so He's factor 2 (which makes up for ReLU zeroing
-        # half its inputs) does not apply here: Xavier, with half He's variance at this size
+        # half of each layer's outputs) has no reason here: Xavier, var 2/(fan_in + fan_out)
         layers.Dense(84, num_classes, init="xavier", rng=rng, dtype=dtype),
         input_shape=(in_channels, input_size, input_size),
     )
