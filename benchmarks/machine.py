@@ -5,7 +5,6 @@ count once, when it loads. ``run.py`` therefore re-launches itself with this env
 """
 import os
 import platform
-import sys
 import time
 
 # OpenBLAS tuning variables the environment may set (CPU type, cache size). The benchmark
@@ -76,6 +75,5 @@ def describe(threads, torch=None):
         f"- load average at start: {os.environ.get('TINYCNN_BENCH_LOAD0', 'n/a')}, "
         f"at end: {load_average()} (other processes share these cores: read ratios, "
         "measured in one process, before absolute times)",
-        f"- command: `{' '.join([os.path.basename(sys.executable)] + sys.argv)}`",
     ]
     return "\n".join(lines)

@@ -1,13 +1,15 @@
-"""tinycnn benchmark suite: ``python benchmarks/run.py [--threads 2] [--repeats 9] [--quick]``.
+"""tinycnn benchmark suite: ``python benchmarks/run.py [--threads 2,1] [--repeats 9] [--quick]``.
 
 Times the convolution kernels of every backend on the issue's shapes, then LeNet-5
 training and inference against PyTorch (when installed), the JIT compile cost, and writes
 a markdown report to stdout and ``benchmarks/RESULTS.md`` plus ``benchmarks/results.png``.
 Ratios are speeds: ``torch time / tinycnn time`` (> 1 means tinycnn is faster).
 
-Thread pools read their size when they load, so the script re-launches itself once with
-``OPENBLAS_NUM_THREADS`` / ``NUMBA_NUM_THREADS`` / ``OMP_NUM_THREADS`` set to ``--threads``
-(and ``OPENBLAS_CORETYPE`` / ``OPENBLAS_L2_SIZE`` unset; the report says if they were set).
+Thread pools read their size when they load, so every measurement runs in a child process
+started with ``OPENBLAS_NUM_THREADS`` / ``NUMBA_NUM_THREADS`` / ``OMP_NUM_THREADS`` set to
+one ``--threads`` value (and ``OPENBLAS_CORETYPE`` / ``OPENBLAS_L2_SIZE`` unset; the report
+says if they were set). The first value is the headline run (with the compile-time
+measurements); further values repeat the timings for comparison.
 """
 import argparse
 import json
@@ -24,24 +26,46 @@ import machine  # noqa: E402  (stdlib only; NumPy is imported after the re-launc
 
 def parse(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=2, help="size of every thread pool (2)")
+    ap.add_argument("--threads", default="2,1",
+                    help="thread-pool sizes, one full run each (default: 2,1)")
     ap.add_argument("--repeats", type=int, default=9, help="timed calls per median (>= 7)")
     ap.add_argument("--quick", action="store_true", help="7 repeats, no compile-time runs")
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     ap.add_argument("--out", default=HERE, help="folder for RESULTS.md and results.png")
+    ap.add_argument("--child", metavar="JSON", help=argparse.SUPPRESS)   # internal
     args = ap.parse_args(argv)
+    args.threads = [int(t) for t in str(args.threads).split(",")]
     args.repeats = 7 if args.quick else max(7, args.repeats)
     return args
 
 
 def main(argv=None):
+    """Run one measuring child process per thread count, then write the report."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse(argv)
-    if os.environ.get("TINYCNN_BENCH_CHILD") != "1":      # re-launch with the thread env
-        env = machine.thread_env(args.threads)
-        env.update(TINYCNN_BENCH_CHILD="1", TINYCNN_BENCH_LOAD0=machine.load_average())
-        return subprocess.call([sys.executable, os.path.abspath(__file__)] + argv, env=env)
-    return run_all(args)
+    if args.child:
+        return measure(args)
+    os.makedirs(args.out, exist_ok=True)
+    runs = []
+    for k, threads in enumerate(args.threads):
+        path = os.path.join(args.out, f"results_threads{threads}.json")
+        env = machine.thread_env(threads)
+        env["TINYCNN_BENCH_LOAD0"] = machine.load_average()
+        flags = ["--threads", str(threads), "--child", path, "--repeats", str(args.repeats)]
+        flags += ["--no-torch"] * args.no_torch + ["--quick"] * (args.quick or k > 0)
+        print(f"== threads={threads}", file=sys.stderr, flush=True)
+        code = subprocess.call([sys.executable, os.path.abspath(__file__)] + flags, env=env)
+        if code:
+            return code
+        with open(path) as f:
+            runs.append(json.load(f))
+    import report
+    md = report.markdown_report(runs)
+    print(md)
+    with open(os.path.join(args.out, "RESULTS.md"), "w") as f:
+        f.write(md)
+    report.bar_chart(runs[0], os.path.join(args.out, "results.png"))
+    return 0
 
 
 def import_torch(args):
@@ -51,38 +75,31 @@ def import_torch(args):
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads[0])
     return torch
 
 
-def run_all(args):
+def measure(args):
+    """One full run with this process's thread settings; results to ``args.child`` (JSON)."""
     import conv_shapes
     import lenet
-    import report
     from tinycnn.kernels import fast
 
     torch = import_torch(args)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)   # noqa: E731
-    log(f"warming up (threads={args.threads}, repeats={args.repeats}) ...")
+    log(f"warming up (threads={args.threads[0]}, repeats={args.repeats}) ...")
     fast.warmup()
     log("convolution shapes:")
-    shapes = conv_shapes.run(args.repeats, torch, log)
-    if args.quick:
-        for row in shapes:
-            row["jit_cold_s"] = row["jit_warm_s"] = None
+    shapes = conv_shapes.run(args.repeats, torch, log, compile_times=not args.quick)
     log("LeNet-5:")
     model = lenet.run(args.repeats, conv_shapes.median_ms, torch, log)
     first = None if args.quick else lenet.first_step_seconds()
     warm = None if args.quick else warmup_seconds()
-    md = report.markdown_report(machine.describe(args.threads, torch), shapes, model, first,
-                                warm, torch is not None)
-    print(md)
-    with open(os.path.join(args.out, "RESULTS.md"), "w") as f:
-        f.write(md)
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"shapes": shapes, "lenet": model, "first_step": first, "warmup": warm}, f,
-                  indent=1)
-    report.bar_chart(shapes, model, os.path.join(args.out, "results.png"))
+    result = {"threads": args.threads[0], "machine": machine.describe(args.threads[0], torch),
+              "have_torch": torch is not None, "shapes": shapes, "lenet": model,
+              "first_step": first, "warmup": warm}
+    with open(args.child, "w") as f:
+        json.dump(result, f, indent=1)
     return 0
 
 
