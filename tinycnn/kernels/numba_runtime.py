@@ -3,6 +3,7 @@
 No Numba here: these helpers only decide *where* the kernels of :mod:`numba_conv` and
 :mod:`numba_pool` write and *which thread* runs which part of the batch.
 """
+import math
 import threading
 
 import numpy as np
@@ -22,11 +23,13 @@ class Workspace(threading.local):
         self.buffers = {}
 
     def get(self, name, shape, dtype):
-        size = int(np.prod(shape))
-        buf = self.buffers.get((name, np.dtype(dtype)))
+        """An uninitialised array of ``shape`` and ``dtype``, reused under ``name``."""
+        size = math.prod(shape)
+        key = (name, dtype)
+        buf = self.buffers.get(key)
         if buf is None or buf.size < size:
             buf = np.empty(size, dtype=dtype)
-            self.buffers[(name, np.dtype(dtype))] = buf
+            self.buffers[key] = buf
         return buf[:size].reshape(shape)
 
 
@@ -64,9 +67,10 @@ def set_num_threads(n):
 
 def get_num_threads():
     """Threads the Numba loops use (default: ``NUMBA_NUM_THREADS``, i.e. the CPU count)."""
+    global _threads
     if _threads is None:
         import numba
-        return max(1, int(numba.config.NUMBA_NUM_THREADS))
+        _threads = max(1, int(numba.config.NUMBA_NUM_THREADS))
     return _threads
 
 
