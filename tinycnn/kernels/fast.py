@@ -283,10 +283,11 @@ def dense_backward(dy, x, w):
     """
     x = np.asarray(x)
     dy = np.asarray(dy).astype(x.dtype, copy=False)
-    # For a handful of rows ``np.dot`` is much faster than ``@``: at N = 1 (an outer
-    # product) matmul took 87 us here and dot 18 us -- a fifth of a batch-1 training step.
-    dw = np.dot(dy.T, x) if len(x) < 8 else dy.T @ x
-    return dy @ w.astype(x.dtype, copy=False), dw, dy.sum(axis=0)
+    if len(x) < 8:
+        # For a handful of rows ``np.dot`` is much faster than ``@``: at N = 1 (an outer
+        # product) matmul took 87 us here and dot 18 us, a fifth of a batch-1 training step.
+        return dy @ w.astype(x.dtype, copy=False), np.dot(dy.T, x), dy.sum(axis=0)
+    return dy @ w.astype(x.dtype, copy=False), dy.T @ x, dy.sum(axis=0)
 
 
 # ---------------------------------------------------------------- warm-up
