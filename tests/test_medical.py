@@ -6,7 +6,8 @@ import pytest
 
 from tinycnn import Sequential, layers, optim
 from tinycnn.cli import build_parser, main
-from tinycnn.lesions_job import class_weights, darkest_pixel_score, standardize_patches
+from tinycnn.lesions_job import (class_weights, darkest_pixel_score, lesion_splits,
+                                 standardize_patches, train_detector)
 from tinycnn.losses import SoftmaxCrossEntropy
 from tinycnn.metrics import roc_auc
 from tinycnn.models import lesion_cnn
@@ -114,6 +115,17 @@ def test_lesion_cnn():
     assert lesion_cnn(input_size=28, in_channels=3).forward(np.zeros((2, 3, 28, 28), np.float32)).shape == (2, 2)
     with pytest.raises(ValueError, match="multiple of 4"):
         lesion_cnn(input_size=30)
+
+
+def test_lesion_splits_and_balanced_sampler_training():
+    data = lesion_splits(200, seed=2)
+    assert [len(data[k][1]) for k in ("train", "val", "test")] == [120, 30, 50]
+    assert [int(data[k][1].sum()) for k in ("train", "val", "test")] == [24, 6, 10]
+    np.testing.assert_allclose(data["test"][0].std(axis=(1, 2, 3)), 1, atol=1e-4)
+    model, history = train_detector(*data["train"], *data["val"], epochs=1, imbalance="sampler", seed=0)
+    assert history.epoch == [1] and model.predict(data["test"][0]).shape == (50, 2)
+    with pytest.raises(ValueError, match="imbalance"):
+        train_detector(*data["train"], *data["val"], imbalance="oversample")
 
 
 def test_cli_defaults_depend_on_the_dataset():

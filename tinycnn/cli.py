@@ -2,7 +2,8 @@
 
 ``tinycnn train`` with no arguments trains LeNet-5 on the 5,000 real MNIST digits shipped
 with the package and writes a run folder (``runs/<timestamp>/``) with the model, its
-history and plots. Mistakes (a bad option, a missing file) print one line and exit with 2.
+history and plots. ``tinycnn train --dataset lesions`` runs the medical case study instead
+(tutorial 08; the pipeline lives in ``tinycnn/lesions_job.py``). Mistakes (a bad option, a missing file) print one line and exit with 2.
 """
 import argparse
 import json
@@ -225,7 +226,7 @@ def build_parser():
         p.add_argument("--data", metavar="PATH", help="images file: IDX (.gz) or MedMNIST .npz")
         p.add_argument("--labels", metavar="PATH", help="labels IDX file (with --dataset idx)")
 
-    train = sub.add_parser("train", help="train LeNet-5 and write a run folder")
+    train = sub.add_parser("train", help="train LeNet-5 (lesions: a small detector) and write a run folder")
     data_options(train)
     train.set_defaults(dataset="mnist5k")
     train.add_argument("--epochs", type=int, default=None, help="default: 15 (lesions: 25)")

@@ -37,7 +37,7 @@
 #    and a sanity check on a real crop with real microaneurysms;
 # 7. the same pipeline on a real dataset you download yourself (PneumoniaMNIST).
 #
-# Full mode trains on 4,000 patches (about four minutes on a 2-core laptop, most of it the
+# Full mode trains on 4,000 patches (about three minutes on a 2-core machine, half of it the
 # cross-validation); `TINYCNN_FAST=1` shrinks everything to a few seconds for the test suite.
 # The same recipe runs from the command line: `python -m tinycnn train --dataset lesions`.
 
@@ -423,7 +423,8 @@ for k, i in enumerate(pos_test[:3]):
                            title="Grad-CAM", marks=marks), f"08_gradcam_{k}")
 
 # %% [markdown]
-# Saliency points at the lesions. Grad-CAM on this network is much coarser: its last conv
+# Saliency points at the lesions. Grad-CAM, on this network, does not: its peak lands near
+# a lesion about as often as a random pixel would. Its last conv
 # map is 8×8 (each cell covers 4×4 pixels), and the global max-pool sends the gradient
 # to a single cell per channel, so averaging it into one weight $\alpha_f$ per channel
 # throws away *where* the channel fired for the lesion: the map shows everywhere a useful
@@ -568,7 +569,7 @@ else:
 #   stopping keeps the best validation epoch; choose the threshold on validation data.
 # * Cross-validation turns one number into mean ± std.
 # * Check explanations against ground truth: here saliency finds the lesions, Grad-CAM
-#   on an 8×8 map with global max-pooling is too coarse, and LayerCAM keeps the position.
+#   (8×8 map, global max-pooling) does not, and LayerCAM on a finer map does.
 # * A model trained on simulated lesions can still be fooled by real images; this is a
 #   learning exercise, **not** a clinical tool.
 #
