@@ -3,7 +3,8 @@
 ``tinycnn train`` with no arguments trains LeNet-5 on the 5,000 real MNIST digits shipped
 with the package and writes a run folder (``runs/<timestamp>/``) with the model, its
 history and plots. ``tinycnn train --dataset lesions`` runs the medical case study instead
-(tutorial 08; the pipeline lives in ``tinycnn/lesions_job.py``). Mistakes (a bad option, a missing file) print one line and exit with 2.
+(tutorial 08; the pipeline lives in ``tinycnn/lesions_job.py``). Mistakes (a bad option, a
+missing file) print one line and exit with 2.
 """
 import argparse
 import json
@@ -161,8 +162,8 @@ def cmd_evaluate(args):
     dataset = args.dataset or model.meta.get("dataset", "mnist5k")
     if dataset == "lesions":                     # the test split of the run that trained it
         from tinycnn.lesions_job import lesion_splits
-        data = {"test": lesion_splits(model.meta.get("samples", 4000), seed=model.meta.get("seed", 0))["test"],
-                "class_names": ["healthy", "lesion"]}
+        splits = lesion_splits(model.meta.get("samples", 4000), seed=model.meta.get("seed", 0))
+        data = {"test": splits["test"], "class_names": ["healthy", "lesion"]}
         x, y = data["test"]
         x = transforms.Normalize.from_dict(model.meta)(x).astype(model.dtype)   # already standardised
         p = model.predict(x)[:, 1]
@@ -243,7 +244,10 @@ def build_parser():
     train.add_argument("--no-plots", action="store_true")
     train.add_argument("--no-augment", action="store_true",
                        help="turn off random ±2 px shifts (lesions: random flips)")
-    lesions = train.add_argument_group("--dataset lesions (synthetic microaneurysms)")
+    lesions = train.add_argument_group(
+        "--dataset lesions (synthetic microaneurysms)",
+        "lesion_cnn with Adam, class weights and early stopping; --weight-decay, --val-split "
+        "and --limit apply to LeNet-5 only")
     lesions.add_argument("--samples", type=int, default=4000, help="patches to generate (default 4000)")
     lesions.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs")
     lesions.add_argument("--imbalance", choices=("weights", "sampler"), default="weights",

@@ -129,12 +129,14 @@ def run(args, new_run_folder):
     print(f"test AUC {report['auc']:.4f} (darkest-pixel baseline {baseline:.4f}); at the "
           f"validation-chosen threshold {threshold:.3f}: sensitivity {report['sensitivity']:.3f}, "
           f"specificity {report['specificity']:.3f}, accuracy {report['accuracy']:.3f} "
-          f"(always 'healthy' would score {1 - y_test.mean():.3f}); {len(history.epoch)} epochs, {seconds:.1f} s")
+          f"(always 'healthy' would score {1 - y_test.mean():.3f}); "
+          f"{len(history.epoch)} epochs, {seconds:.1f} s")
     print("confusion matrix (rows: true healthy/lesion, columns: called healthy/lesion):")
     print(report["confusion"])
 
-    model.meta.update({"dataset": "lesions", "seed": args.seed, "class_names": ["healthy", "lesion"],
-                       "standardize": "per_image", "threshold": threshold, "samples": args.samples, **norm.to_dict()})
+    model.meta.update({"dataset": "lesions", "seed": args.seed, "samples": args.samples,
+                       "class_names": ["healthy", "lesion"], "standardize": "per_image",
+                       "threshold": threshold, **norm.to_dict()})
     folder = new_run_folder(args.out)
     model.save(folder / "model.npz")
     record = {"history": history.to_dict(), "test_auc": report["auc"], "threshold": threshold,

@@ -72,7 +72,8 @@ class CVResult:
         return f"{self.mean:.3f} ± {self.std:.3f} ({len(self.scores)} folds)"
 
     def __repr__(self):
-        return f"CVResult(mean={self.mean:.4f}, std={self.std:.4f}, scores={np.round(self.scores, 4).tolist()})"
+        scores = np.round(self.scores, 4).tolist()
+        return f"CVResult(mean={self.mean:.4f}, std={self.std:.4f}, scores={scores})"
 
 
 def cross_validate(build, x, y, k=5, *, metric=roc_auc, prepare=None, val_fraction=None,

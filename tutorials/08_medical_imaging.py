@@ -55,7 +55,7 @@ import matplotlib.pyplot as plt
 
 from _common import FAST, show
 import tinycnn as tc
-from tinycnn import metrics, transforms, viz
+from tinycnn import losses, metrics, optim, transforms, viz
 from tinycnn.datasets import (balanced_batches, load_medmnist, load_microaneurysms, load_retina,
                               retinal_lesions, stratified_split)
 from tinycnn.lesions_job import (class_weights, darkest_pixel_score, standardize_patches,
@@ -348,9 +348,6 @@ print(f"{'weights':>8}: AUC {r05['auc']:.4f} | at 0.5: sensitivity {r05['sensiti
 # deviation over the folds.
 
 # %%
-from tinycnn import losses, optim
-from tinycnn.train import EarlyStopping
-
 dev_idx = np.sort(np.r_[train_idx, val_idx])
 x_dev, y_dev = x_std[dev_idx], y[dev_idx]          # standardised per patch, not yet normalised
 
@@ -365,7 +362,7 @@ t0 = time.perf_counter()
 cv = cross_validate(build, x_dev, y_dev, k=5, prepare=transforms.Normalize.fit, val_fraction=0.2,
                     seed=SEED, verbose=True, loss=losses.SoftmaxCrossEntropy(class_weights=w),
                     epochs=EPOCHS, batch_size=64, augment=transforms.RandomFlip(True, True),
-                    callbacks=[EarlyStopping(patience=5)])
+                    callbacks=[tc.EarlyStopping(patience=5)])
 cv_seconds = time.perf_counter() - t0
 print(f"5-fold CV AUC: {cv} in {cv_seconds:.0f} s; fold scores {np.round(cv.scores, 4).tolist()}")
 assert len(cv.scores) == 5 and np.isclose(cv.mean, np.mean(cv.scores))
