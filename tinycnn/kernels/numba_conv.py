@@ -182,10 +182,10 @@ def col2im(dcols, KH, KW, sh, sw, Ho, Wo, dxp, lo, hi):
     for n in range(lo, hi):
         for c in range(C):
             for i in range(KH):
-                for h in range(Ho):
-                    hh = h * sh + i
-                    for j in range(KW):
-                        r = (c * KH + i) * KW + j
+                for j in range(KW):
+                    r = (c * KH + i) * KW + j          # read row r of dcols in order
+                    for h in range(Ho):
+                        hh = h * sh + i
                         if sw == 1:
                             for q in range(Wo):
                                 dxp[n, c, hh, j + q] += dcols[r, n, h * Wo + q]
