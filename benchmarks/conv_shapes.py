@@ -1,6 +1,7 @@
 """Per-shape convolution timings: naive loops, reference, numba, PyTorch.
 
-Every number is the median of ``repeats`` (>= 7) timed calls after two warm-up calls.
+Every number is the median of ``repeats`` (>= 7) timed calls after two warm-up calls; the
+backends take turns block by block (:func:`interleaved_ms`).
 "forward+backward" is one forward call followed by one backward call (dx, dw, db), as in a
 training step; PyTorch computes the same three gradients (x and w require grad).
 """
@@ -39,6 +40,30 @@ def median_ms(fn, repeats, warmup=2):
         fn()
         times.append(time.perf_counter() - t0)
     return 1e3 * float(np.median(times))
+
+
+def interleaved_ms(fns, repeats, warmup=2, rounds=3):
+    """Median ms of each function in ``fns`` (a dict), timed in alternating blocks.
+
+    Each backend runs ``rounds`` blocks of ``repeats / rounds`` timed calls (each block
+    after one untimed call), the backends taking turns block by block: a a a, b b b, a a a,
+    b b b, ... On a shared machine the speed drifts over seconds; taking turns gives every
+    backend the same conditions. (Turns call by call were worse: each library's idle
+    thread pool then slows the other's next call, which never happens in real use.)
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {k: [] for k in fns}
+    per_block = max(3, -(-repeats // rounds))
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            fn()
+            for _ in range(per_block):
+                t0 = time.perf_counter()
+                fn()
+                times[k].append(time.perf_counter() - t0)
+    return {k: 1e3 * float(np.median(v)) for k, v in times.items()}
 
 
 def forward_flops(N, C, H, W, F, K, s, p):
@@ -133,9 +158,11 @@ def run(repeats, torch=None, log=print, compile_times=True):
         if torch is not None:
             backends["torch"] = torch_backend(torch, x, w, b, dy, s, p)
         row = {"shape": name, "dims": shape, "gflop_fwd": flops / 1e9, "backends": {}}
-        for label, (fwd, fwd_bwd) in backends.items():
-            reps = min(repeats, 7) if label == "naive loops" else repeats
-            r = {"fwd_ms": median_ms(fwd, reps), "fb_ms": median_ms(fwd_bwd, reps)}
+        reps = 7 if "naive loops" in backends else repeats
+        fwd = interleaved_ms({k: f for k, (f, _) in backends.items()}, reps)
+        fb = interleaved_ms({k: f for k, (_, f) in backends.items()}, reps)
+        for label, (_, fwd_bwd) in backends.items():
+            r = {"fwd_ms": fwd[label], "fb_ms": fb[label]}
             if label != "torch":
                 r["peak_mib"] = peak_mib(fwd_bwd)
             row["backends"][label] = r

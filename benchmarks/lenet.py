@@ -3,7 +3,8 @@
 The model is DESIGN.md's LeNet-5 (conv5 p2 -> ReLU -> max-pool 2 -> conv5 -> ReLU ->
 avg-pool 2 -> 120 -> 84 -> 10), built the same way in both frameworks. A training step is
 forward + softmax cross-entropy + backward + SGD (momentum 0.9) + zero_grad; images/s is
-batch size / median step time. Both run in this one process, one after the other.
+batch size / median step time. Both run in this one process, taking turns in blocks of
+steps (``conv_shapes.interleaved_ms``).
 """
 import json
 import os
@@ -98,17 +99,20 @@ CASES = [  # label, batch, kind, dtype
 ]
 
 
-def run(repeats, median_ms, torch=None, log=print):
+def run(repeats, interleaved_ms, torch=None, log=print):
+    """Median step times, tinycnn and PyTorch taking turns in blocks of steps."""
     rows = []
     for label, B, kind, dt in CASES:
         if kind == "train":
-            ours = tinycnn_step(B, np.dtype(dt))
-            theirs = torch and torch_step(torch, B, getattr(torch, dt))
+            fns = {"ours": tinycnn_step(B, np.dtype(dt))}
+            if torch:
+                fns["torch"] = torch_step(torch, B, getattr(torch, dt))
         else:
-            ours, theirs = tinycnn_infer(B), torch and torch_infer(torch, B)
-        reps = max(repeats, 30 if B == 1 else repeats)
-        row = {"case": label, "batch": B, "ours_ms": median_ms(ours, reps, warmup=3)}
-        row["torch_ms"] = median_ms(theirs, reps, warmup=3) if torch else None
+            fns = {"ours": tinycnn_infer(B)}
+            if torch:
+                fns["torch"] = torch_infer(torch, B)
+        ms = interleaved_ms(fns, max(repeats, 30 if B == 1 else 3 * repeats), warmup=3)
+        row = {"case": label, "batch": B, "ours_ms": ms["ours"], "torch_ms": ms.get("torch")}
         rows.append(row)
         log(f"  LeNet {label} b{B}: tinycnn {row['ours_ms']:.2f} ms"
             + (f", torch {row['torch_ms']:.2f} ms" if torch else ""))

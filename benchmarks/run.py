@@ -92,7 +92,7 @@ def measure(args):
     log("convolution shapes:")
     shapes = conv_shapes.run(args.repeats, torch, log, compile_times=not args.quick)
     log("LeNet-5:")
-    model = lenet.run(args.repeats, conv_shapes.median_ms, torch, log)
+    model = lenet.run(args.repeats, conv_shapes.interleaved_ms, torch, log)
     first = None if args.quick else lenet.first_step_seconds()
     warm = None if args.quick else warmup_seconds()
     result = {"threads": args.threads[0], "machine": machine.describe(args.threads[0], torch),
