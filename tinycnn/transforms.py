@@ -30,7 +30,7 @@ import inspect
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tinycnn.datasets.sampling import as_generator
+from tinycnn.init import as_generator
 
 __all__ = [
     "Compose", "Grayscale", "Resize", "Translate", "Normalize", "Binarize", "SobelEdges",

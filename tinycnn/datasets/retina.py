@@ -18,7 +18,7 @@ Image credit: the ``retina`` and ``microaneurysms`` sample images of scikit-imag
 import numpy as np
 
 from tinycnn.datasets.mnist import DATA_DIR
-from tinycnn.datasets.sampling import as_generator
+from tinycnn.init import as_generator
 
 __all__ = ["load_retina", "load_microaneurysms", "retinal_lesions", "fundus_mask"]
 

@@ -19,16 +19,9 @@ validation set can by chance hold almost no positives, and its AUC or sensitivit
 """
 import numpy as np
 
-__all__ = ["stratified_split", "stratified_kfold", "balanced_batches", "as_generator"]
+from tinycnn.init import as_generator
 
-
-def as_generator(rng):
-    """A ``numpy.random.Generator`` from a Generator, an int seed or ``None`` (fresh entropy)."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or isinstance(rng, (int, np.integer)):
-        return np.random.default_rng(rng)
-    raise TypeError(f"expected a numpy.random.Generator, an int seed or None; got {type(rng).__name__}")
+__all__ = ["stratified_split", "stratified_kfold", "balanced_batches"]
 
 
 def _labels(y, where):
