@@ -91,14 +91,17 @@ def markdown_report(runs):
     return "\n\n".join(parts) + "\n"
 
 
-def bar_chart(run, path):
+def bar_chart(runs, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
+    import textwrap
+
+    run = runs[0]
     shapes, model = run["shapes"], run["lenet"]
-    labels = [r["shape"].replace(" ", "\n", 1) for r in shapes]
+    labels = [textwrap.fill(r["shape"], 14) for r in shapes]
     backends = ["naive loops", "reference", "numba", "torch"]
     colors = {"naive loops": "#bbbbbb", "reference": "#8da0cb", "numba": "#fc8d62",
               "torch": "#66c2a5"}
@@ -114,10 +117,15 @@ def bar_chart(run, path):
     ax.set_title(f"Convolution kernels, float32, {run['threads']} thread(s)")
     ax.legend()
     names = [f"{r['case'].split(',')[0]}\n{r['case'].split(', ')[-1]} b{r['batch']}" for r in model]
-    ratio = [r["torch_ms"] / r["ours_ms"] if r["torch_ms"] else np.nan for r in model]
-    ax2.barh(np.arange(len(model)), ratio, color=colors["numba"])
+    y = np.arange(len(model))
+    height = 0.8 / len(runs)
+    for k, r in enumerate(runs):
+        ratio = [m["torch_ms"] / m["ours_ms"] if m["torch_ms"] else np.nan for m in r["lenet"]]
+        ax2.barh(y + (k - (len(runs) - 1) / 2) * height, ratio, height,
+                 label=f"{r['threads']} thread(s)", color=["#fc8d62", "#e5c494"][k % 2])
     ax2.axvline(1.0, color="k", lw=1)
-    ax2.set_yticks(np.arange(len(model)), names, fontsize=7)
+    ax2.legend(fontsize=7)
+    ax2.set_yticks(y, names, fontsize=7)
     ax2.set_xlabel("tinycnn speed ÷ PyTorch speed (> 1: faster)")
     ax2.set_title("LeNet-5")
     fig.tight_layout()

@@ -32,6 +32,8 @@ def parse(argv):
     ap.add_argument("--quick", action="store_true", help="7 repeats, no compile-time runs")
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     ap.add_argument("--out", default=HERE, help="folder for RESULTS.md and results.png")
+    ap.add_argument("--render", action="store_true",
+                    help="only rebuild RESULTS.md and the chart from results_threads*.json")
     ap.add_argument("--child", metavar="JSON", help=argparse.SUPPRESS)   # internal
     args = ap.parse_args(argv)
     args.threads = [int(t) for t in str(args.threads).split(",")]
@@ -49,6 +51,10 @@ def main(argv=None):
     runs = []
     for k, threads in enumerate(args.threads):
         path = os.path.join(args.out, f"results_threads{threads}.json")
+        if args.render:
+            with open(path) as f:
+                runs.append(json.load(f))
+            continue
         env = machine.thread_env(threads)
         env["TINYCNN_BENCH_LOAD0"] = machine.load_average()
         flags = ["--threads", str(threads), "--child", path, "--repeats", str(args.repeats)]
@@ -64,7 +70,7 @@ def main(argv=None):
     print(md)
     with open(os.path.join(args.out, "RESULTS.md"), "w") as f:
         f.write(md)
-    report.bar_chart(runs[0], os.path.join(args.out, "results.png"))
+    report.bar_chart(runs, os.path.join(args.out, "results.png"))
     return 0
 
 
