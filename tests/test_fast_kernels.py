@@ -303,3 +303,25 @@ def test_every_conv_path_equals_reference(path, case, dtype, seed):
     assert_close(y, reference.conv2d_forward(x, w, b, s, p), f"conv2d_forward [{path}] {case}")
     for name, g, r in zip(("dx", "dw", "db"), got, reference.conv2d_backward(y, x, w, s, p)):
         assert_close(g, r, f"conv2d_backward {name} [{path}] {case}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dense_on_several_threads_equals_reference(dtype):
+    """Large enough to be split across threads (rows of y and dx, rows of dw)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((64, 300)).astype(dtype)
+    w = rng.standard_normal((50, 300)).astype(dtype)
+    b = rng.standard_normal(50).astype(dtype)
+    dy = rng.standard_normal((64, 50)).astype(dtype)
+    before = fast.get_num_threads()
+    try:
+        got = {}
+        for threads in (1, 2):
+            fast.set_num_threads(threads)
+            got[threads] = (fast.dense_forward(x, w, b),) + fast.dense_backward(dy, x, w)
+    finally:
+        fast.set_num_threads(before)
+    want = (reference.dense_forward(x, w, b),) + reference.dense_backward(dy, x, w)
+    for name, g1, g2, r in zip(("y", "dx", "dw", "db"), got[1], got[2], want):
+        assert_close(g2, r, f"dense {name} on 2 threads")
+        assert_close(g1, r, f"dense {name} on 1 thread")

@@ -31,8 +31,10 @@ import numpy as np
 
 from tinycnn.kernels import numba_paths as _paths
 from tinycnn.kernels import numba_pool as _pool
+from tinycnn.kernels.numba_runtime import blas_single_threaded as _blas_single_threaded
 from tinycnn.kernels.numba_runtime import clear_workspace, get_num_threads, set_num_threads
 from tinycnn.kernels.numba_runtime import split as _split
+from tinycnn.kernels.numba_runtime import threads_for as _threads_for
 
 __all__ = [
     "conv2d_forward", "conv2d_backward",
@@ -123,7 +125,8 @@ def conv2d_forward(x, w, b, stride=1, padding=0):
     if _use_direct(C, sh, sw):
         _paths.direct_forward(x, w, b, ph, pw, y)
     else:
-        _paths.gemm_forward(x, w, b, sh, sw, ph, pw, y)
+        with _blas_single_threaded():
+            _paths.gemm_forward(x, w, b, sh, sw, ph, pw, y)
     return y
 
 
@@ -163,7 +166,8 @@ def conv2d_backward(dy, x, w, stride=1, padding=0):
     if _use_direct(C, sh, sw):
         dw = _paths.direct_backward(dy, x, w, ph, pw, dx)
     else:
-        dw = _paths.gemm_backward(dy, x, w, sh, sw, ph, pw, dx)
+        with _blas_single_threaded():
+            dw = _paths.gemm_backward(dy, x, w, sh, sw, ph, pw, dx)
     return dx, dw, db
 
 
@@ -268,7 +272,11 @@ def dense_forward(x, w, b):
     cannot beat it, and ``w.T`` is a free transposed view (BLAS reads it in place).
     """
     x = np.asarray(x)
-    return x @ w.T.astype(x.dtype, copy=False) + b.astype(x.dtype, copy=False)
+    with _blas_single_threaded():
+        if _threads_for(len(x), x.size * len(w)) > 1:
+            return _paths.dense_forward_split(x, w.astype(x.dtype, copy=False),
+                                              b.astype(x.dtype, copy=False))
+        return x @ w.T.astype(x.dtype, copy=False) + b.astype(x.dtype, copy=False)
 
 
 def dense_backward(dy, x, w):
@@ -283,11 +291,15 @@ def dense_backward(dy, x, w):
     """
     x = np.asarray(x)
     dy = np.asarray(dy).astype(x.dtype, copy=False)
-    if len(x) < 8:
-        # For a handful of rows ``np.dot`` is much faster than ``@``: at N = 1 (an outer
-        # product) matmul took 87 us here and dot 18 us, a fifth of a batch-1 training step.
-        return dy @ w.astype(x.dtype, copy=False), np.dot(dy.T, x), dy.sum(axis=0)
-    return dy @ w.astype(x.dtype, copy=False), dy.T @ x, dy.sum(axis=0)
+    with _blas_single_threaded():
+        if len(x) < 8:
+            # For a handful of rows ``np.dot`` is much faster than ``@``: at N = 1 (an
+            # outer product) matmul took 87 us here and dot 18 us, a fifth of a batch-1
+            # training step.
+            return dy @ w.astype(x.dtype, copy=False), np.dot(dy.T, x), dy.sum(axis=0)
+        if _threads_for(len(x), x.size * len(w)) > 1:
+            return _paths.dense_backward_split(dy, x, w.astype(x.dtype, copy=False))
+        return dy @ w.astype(x.dtype, copy=False), dy.T @ x, dy.sum(axis=0)
 
 
 # ---------------------------------------------------------------- warm-up

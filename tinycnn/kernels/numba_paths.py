@@ -9,6 +9,7 @@ import numpy as np
 
 from tinycnn.kernels import numba_conv as _conv
 from tinycnn.kernels.numba_runtime import split as _split
+from tinycnn.kernels.numba_runtime import threads_for
 from tinycnn.kernels.numba_runtime import workspace as _ws
 
 
@@ -83,15 +84,30 @@ def direct_forward(x, w, b, ph, pw, y):
 
 
 def gemm_forward(x, w, b, sh, sw, ph, pw, y):
-    """im2col (Numba), one GEMM (BLAS), then the (F, N, P) result into y's NCHW order."""
+    """im2col (Numba), one GEMM (BLAS), then the (F, N, P) result into y's NCHW order.
+
+    On several threads each takes a slice of the batch from start to end: its im2col
+    columns, its columns of the product ``Y = W cols`` and its samples of y.
+    """
     N, F, Ho, Wo = y.shape
     K, P = w[0].size, Ho * Wo
     xp = _pad(x, ph, pw)
     cols = _ws.get("cols", (K, N, P), x.dtype)
-    _split(_conv.im2col, N, cols.size, xp, w.shape[2], w.shape[3], sh, sw, Ho, Wo, cols)
     Y = _ws.get("Y", (F, N, P), x.dtype)
-    np.matmul(w.reshape(F, K), cols.reshape(K, N * P), out=Y.reshape(F, N * P))
-    np.add(Y.transpose(1, 0, 2), b[:, None], out=y.reshape(N, F, P))
+    work = 2 * K * N * P * F
+    if threads_for(N, work) == 1:                          # the whole batch at once
+        _conv.im2col(xp, w.shape[2], w.shape[3], sh, sw, Ho, Wo, cols, 0, N)
+        np.matmul(w.reshape(F, K), cols.reshape(K, N * P), out=Y.reshape(F, N * P))
+        np.add(Y.transpose(1, 0, 2), b[:, None], out=y.reshape(N, F, P))
+        return
+
+    def samples(lo, hi):                                   # the same, for samples lo..hi-1
+        _conv.im2col(xp, w.shape[2], w.shape[3], sh, sw, Ho, Wo, cols, lo, hi)
+        np.matmul(w.reshape(F, K), cols[:, lo:hi].reshape(K, -1),
+                  out=Y[:, lo:hi].reshape(F, -1))
+        np.add(Y[:, lo:hi].transpose(1, 0, 2), b[:, None], out=y.reshape(N, F, P)[lo:hi])
+
+    _split(samples, N, work)
 
 
 def _crop_into(dx, dxp, ph, pw):
@@ -130,22 +146,76 @@ def direct_backward(dy, x, w, ph, pw, dx):
 
 
 def gemm_backward(dy, x, w, sh, sw, ph, pw, dx):
-    """im2col again, dw = dY cols^T and dcols = W^T dY (BLAS), col2im (Numba)."""
+    """im2col again, dw = dY cols^T and dcols = W^T dY (BLAS), col2im (Numba).
+
+    On several threads each takes a slice of the batch for im2col, ``dcols`` and col2im;
+    ``dw`` sums over the whole batch, so it is split by filters instead: every element of
+    dw stays one unbroken BLAS dot product, the same bits for any number of threads.
+    """
     N, F, Ho, Wo = dy.shape
     K, P = w[0].size, Ho * Wo
     xp = _pad(x, ph, pw)
-    cols = _ws.get("cols", (K, N, P), x.dtype)
-    _split(_conv.im2col, N, cols.size, xp, w.shape[2], w.shape[3], sh, sw, Ho, Wo, cols)
-    dY = _ws.get("dY", (F, N, P), x.dtype)
-    dY[...] = dy.reshape(N, F, P).transpose(1, 0, 2)        # (N, F, P) -> (F, N, P)
-    dY = dY.reshape(F, N * P)
-    dw = (dY @ cols.reshape(K, N * P).T).reshape(w.shape)
-    dcols = _ws.get("dcols", (K, N, P), x.dtype)
-    np.matmul(w.reshape(F, K).T, dY, out=dcols.reshape(K, N * P))
     dxp = dx
     if xp is not x:
         dxp = _ws.get("dxp", xp.shape, x.dtype)
         dxp.fill(0)
-    _split(_conv.col2im, N, dcols.size, dcols, w.shape[2], w.shape[3], sh, sw, Ho, Wo, dxp)
+    cols = _ws.get("cols", (K, N, P), x.dtype)
+    dY = _ws.get("dY", (F, N, P), x.dtype)
+    dcols = _ws.get("dcols", (K, N, P), x.dtype)
+    work = 2 * K * N * P * F
+    if threads_for(N, work) == 1:                          # the whole batch at once
+        _conv.im2col(xp, w.shape[2], w.shape[3], sh, sw, Ho, Wo, cols, 0, N)
+        dY[...] = dy.reshape(N, F, P).transpose(1, 0, 2)        # (N, F, P) -> (F, N, P)
+        dY = dY.reshape(F, N * P)
+        dw = (dY @ cols.reshape(K, N * P).T).reshape(w.shape)
+        np.matmul(w.reshape(F, K).T, dY, out=dcols.reshape(K, N * P))
+        _conv.col2im(dcols, w.shape[2], w.shape[3], sh, sw, Ho, Wo, dxp, 0, N)
+        _crop_into(dx, dxp, ph, pw)
+        return dw
+
+    def samples(lo, hi):                                   # the same, for samples lo..hi-1
+        _conv.im2col(xp, w.shape[2], w.shape[3], sh, sw, Ho, Wo, cols, lo, hi)
+        dY[:, lo:hi] = dy.reshape(N, F, P)[lo:hi].transpose(1, 0, 2)
+        np.matmul(w.reshape(F, K).T, dY[:, lo:hi].reshape(F, -1),
+                  out=dcols[:, lo:hi].reshape(K, -1))
+        _conv.col2im(dcols, w.shape[2], w.shape[3], sh, sw, Ho, Wo, dxp, lo, hi)
+
+    def filters(lo, hi):                                   # dw rows lo..hi-1, whole batch
+        np.matmul(dY.reshape(F, N * P)[lo:hi], cols.reshape(K, N * P).T, out=dw[lo:hi])
+
+    _split(samples, N, work)
+    dw = np.empty((F, K), dtype=x.dtype)
+    _split(filters, F, work)
     _crop_into(dx, dxp, ph, pw)
-    return dw
+    return dw.reshape(w.shape)
+
+
+# ------------------------------------------------------- dense, on several threads
+
+def dense_forward_split(x, w, b):
+    """y = x w^T + b, each thread its own rows (samples) of y."""
+    y = np.empty((len(x), len(w)), dtype=x.dtype)
+
+    def rows(lo, hi):
+        np.matmul(x[lo:hi], w.T, out=y[lo:hi])
+        y[lo:hi] += b
+
+    _split(rows, len(x), x.size * len(w))
+    return y
+
+
+def dense_backward_split(dy, x, w):
+    """dx = dy w by rows of dx (samples); dw = dy^T x by rows of dw (outputs): no sum split."""
+    dx = np.empty_like(x)
+    dw = np.empty((dy.shape[1], x.shape[1]), dtype=x.dtype)
+
+    def samples(lo, hi):
+        np.matmul(dy[lo:hi], w, out=dx[lo:hi])
+
+    def outputs(lo, hi):
+        np.matmul(dy[:, lo:hi].T, x, out=dw[lo:hi])
+
+    _split(samples, len(x), x.size * len(w))
+    _split(outputs, len(w), x.size * len(w))
+    return dx, dw, dy.sum(axis=0)
+

@@ -3,12 +3,15 @@
 No Numba here: these helpers only decide *where* the kernels of :mod:`numba_conv` and
 :mod:`numba_pool` write and *which thread* runs which part of the batch.
 """
+import contextlib
+import ctypes
 import math
 import threading
 
 import numpy as np
 
-__all__ = ["workspace", "clear_workspace", "set_num_threads", "get_num_threads", "split"]
+__all__ = ["workspace", "clear_workspace", "set_num_threads", "get_num_threads", "split",
+           "threads_for", "blas_single_threaded"]
 
 
 class Workspace(threading.local):
@@ -77,11 +80,16 @@ def get_num_threads():
     return _threads
 
 
+def threads_for(n, work):
+    """How many threads :func:`split` uses for ``n`` items and ``work`` operations."""
+    return 1 if work < SPLIT_MIN_WORK else max(1, min(get_num_threads(), n))
+
+
 def split(kernel, n, work, *args):
     """``kernel(*args, lo, hi)`` over ``[0, n)``, in contiguous chunks run concurrently."""
     global _executor
-    T = min(get_num_threads(), n)
-    if T <= 1 or work < SPLIT_MIN_WORK:
+    T = threads_for(n, work)
+    if T == 1:
         kernel(*args, 0, n)
         return
     if _executor is None or _executor[1] < T - 1:
@@ -98,3 +106,62 @@ def split(kernel, n, work, *args):
 def clear_workspace():
     """Free the scratch buffers the convolution kernels keep between calls."""
     workspace.buffers.clear()
+
+
+# ---------------------------------------------------------------- BLAS threads
+#
+# OpenBLAS's worker threads spin for a while after each GEMM. Alongside our own pool they
+# fight for the same two cores: LeNet b64 training took 13.5-16.1 ms with both pools at 2
+# threads, 9.6-11.4 ms with BLAS at 1 and our pool at 2 (inference b256: 16.6-20.6 vs
+# 13.7-15.4 ms). So while our pool has more than one thread, the fast kernels call BLAS
+# single-threaded -- and give each of our threads its own slice of every GEMM (see
+# numba_paths), so big matrix products still use every core. OpenBLAS's setting is
+# restored on the way out; other BLAS libraries, or none found, leave this a no-op.
+
+class _OpenBLAS:
+    """``get()``/``set(n)`` of the OpenBLAS NumPy loaded, found through its C API."""
+
+    def __init__(self):
+        self.get = self.set = None
+        try:
+            with open("/proc/self/maps") as f:
+                paths = {ln.split()[-1] for ln in f if "openblas" in ln.lower() and ".so" in ln}
+        except OSError:                                   # not Linux
+            return
+        for path in sorted(paths):
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:
+                continue
+            for prefix, suffix in (("scipy_openblas_", "64_"), ("scipy_openblas_", ""),
+                                   ("openblas_", "64_"), ("openblas_", "")):
+                get = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
+                set_ = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
+                if get is not None and set_ is not None:
+                    get.restype, set_.argtypes = ctypes.c_int, [ctypes.c_int]
+                    self.get, self.set = get, set_
+                    return
+
+
+_openblas = None
+
+
+@contextlib.contextmanager
+def blas_single_threaded():
+    """Inside: OpenBLAS on one thread, if our pool has several (else: untouched)."""
+    global _openblas
+    if get_num_threads() <= 1:
+        yield
+        return
+    if _openblas is None:
+        import numpy  # noqa: F401  (OpenBLAS is loaded with NumPy)
+        _openblas = _OpenBLAS()
+    before = _openblas.get() if _openblas.get else 1
+    if before > 1:
+        _openblas.set(1)
+    try:
+        yield
+    finally:
+        if before > 1:
+            _openblas.set(before)
+
