@@ -22,10 +22,12 @@ numbers are in ``benchmarks/RESULTS.md``):
   and the scatter-add of the backward pass (col2im) stay Numba loops.
 * **Dense: BLAS** (``x @ w.T``), as in the reference: it is one GEMM already.
 
-Threads: the Numba loops are serial, ``nogil`` functions; ``numba_runtime.split`` runs them on
-contiguous chunks of the batch on a small thread pool (:func:`set_num_threads`), and BLAS
-keeps its own pool. The comment in :mod:`numba_runtime` says why this and not
-``parallel=True``.
+Threads: the Numba loops are serial ``nogil`` functions; ``numba_runtime.split`` runs them
+on contiguous chunks of the batch on a small thread pool (:func:`set_num_threads`, default
+``NUMBA_NUM_THREADS``). While that pool has several threads, BLAS is called
+single-threaded inside these kernels and each pool thread multiplies its own slice, so the
+two thread pools never fight over the cores (OpenBLAS's setting is restored on return).
+The comments in :mod:`numba_runtime` give the measurements, and why not ``parallel=True``.
 """
 import numpy as np
 
