@@ -313,14 +313,16 @@ def test_dense_on_several_threads_equals_reference(dtype):
     w = rng.standard_normal((50, 300)).astype(dtype)
     b = rng.standard_normal(50).astype(dtype)
     dy = rng.standard_normal((64, 50)).astype(dtype)
-    before = fast.get_num_threads()
+    before = fast.get_num_threads(), fast.DENSE_SPLIT_MIN_WORK
+    fast.DENSE_SPLIT_MIN_WORK = 0
     try:
         got = {}
         for threads in (1, 2):
             fast.set_num_threads(threads)
             got[threads] = (fast.dense_forward(x, w, b),) + fast.dense_backward(dy, x, w)
     finally:
-        fast.set_num_threads(before)
+        fast.set_num_threads(before[0])
+        fast.DENSE_SPLIT_MIN_WORK = before[1]
     want = (reference.dense_forward(x, w, b),) + reference.dense_backward(dy, x, w)
     for name, g1, g2, r in zip(("y", "dx", "dw", "db"), got[1], got[2], want):
         assert_close(g2, r, f"dense {name} on 2 threads")
