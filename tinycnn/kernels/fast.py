@@ -51,7 +51,9 @@ _DTYPES = (np.float32, np.float64)
 # ---------------------------------------------------------------- argument plumbing
 
 def _pair(v):
-    return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
+    if isinstance(v, (tuple, list, np.ndarray)):
+        return int(v[0]), int(v[1])
+    return int(v), int(v)
 
 
 def _as(a, dtype, name, kernel):

@@ -3,7 +3,6 @@
 No Numba here: these helpers only decide *where* the kernels of :mod:`numba_conv` and
 :mod:`numba_pool` write and *which thread* runs which part of the batch.
 """
-import contextlib
 import ctypes
 import math
 import threading
@@ -146,22 +145,28 @@ class _OpenBLAS:
 _openblas = None
 
 
-@contextlib.contextmanager
-def blas_single_threaded():
-    """Inside: OpenBLAS on one thread, if our pool has several (else: untouched)."""
-    global _openblas
-    if get_num_threads() <= 1:
-        yield
-        return
-    if _openblas is None:
-        import numpy  # noqa: F401  (OpenBLAS is loaded with NumPy)
-        _openblas = _OpenBLAS()
-    before = _openblas.get() if _openblas.get else 1
-    if before > 1:
-        _openblas.set(1)
-    try:
-        yield
-    finally:
-        if before > 1:
-            _openblas.set(before)
+class _SingleThreadedBLAS:
+    """Context manager: OpenBLAS on one thread inside, if our pool has several."""
 
+    def __enter__(self):
+        global _openblas
+        self.before = 1
+        if get_num_threads() > 1:
+            if _openblas is None:
+                import numpy  # noqa: F401  (OpenBLAS is loaded with NumPy)
+                _openblas = _OpenBLAS()
+            if _openblas.get is not None:
+                self.before = _openblas.get()
+                if self.before > 1:
+                    _openblas.set(1)
+        return self
+
+    def __exit__(self, *exc):
+        if self.before > 1:
+            _openblas.set(self.before)
+        return False
+
+
+def blas_single_threaded():
+    """``with blas_single_threaded(): ...`` -- OpenBLAS on one thread while our pool works."""
+    return _SingleThreadedBLAS()
