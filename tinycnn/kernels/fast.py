@@ -24,9 +24,9 @@ numbers are in ``benchmarks/RESULTS.md``):
 
 Threads: the Numba loops are serial ``nogil`` functions; ``numba_runtime.split`` runs them
 on contiguous chunks of the batch on a small thread pool (:func:`set_num_threads`, default
-``NUMBA_NUM_THREADS``). While that pool has several threads, BLAS is called
-single-threaded inside these kernels and each pool thread multiplies its own slice, so the
-two thread pools never fight over the cores (OpenBLAS's setting is restored on return).
+``NUMBA_NUM_THREADS``). BLAS is called single-threaded inside these kernels and each
+pool thread multiplies its own slice, so two thread pools never fight over the cores
+(OpenBLAS's own setting is restored on return, for the rest of the program).
 The comments in :mod:`numba_runtime` give the measurements, and why not ``parallel=True``.
 """
 import numpy as np

@@ -148,9 +148,16 @@ def direct_backward(dy, x, w, ph, pw, dx):
 def gemm_backward(dy, x, w, sh, sw, ph, pw, dx):
     """im2col again, dw = dY cols^T and dcols = W^T dY (BLAS), col2im (Numba).
 
-    On several threads each takes a slice of the batch for im2col, ``dcols`` and col2im;
-    ``dw`` sums over the whole batch, so it is split by filters instead: every element of
-    dw stays one unbroken BLAS dot product, the same bits for any number of threads.
+    As a formula (shapes: dY (F, N*P), cols (K, N*P))::
+
+        dw = (dY @ cols.reshape(K, N * P).T).reshape(w.shape)
+
+    The code computes its transpose, ``dw^T = cols @ dY^T`` -- the same dot products,
+    but BLAS runs this orientation faster (LeNet's conv2: 0.43 ms against 0.75-1.1 ms)
+    and, split by rows of ``cols``, each thread reads only its own part of ``cols``.
+    On several threads each also takes a slice of the batch for im2col, ``dcols`` and
+    col2im. Every element of dw stays one unbroken BLAS dot product over the whole batch:
+    the same bits for any number of threads.
     """
     N, F, Ho, Wo = dy.shape
     K, P = w[0].size, Ho * Wo
@@ -162,16 +169,17 @@ def gemm_backward(dy, x, w, sh, sw, ph, pw, dx):
     cols = _ws.get("cols", (K, N, P), x.dtype)
     dY = _ws.get("dY", (F, N, P), x.dtype)
     dcols = _ws.get("dcols", (K, N, P), x.dtype)
+    dwT = np.empty((K, F), dtype=x.dtype)
     work = 2 * K * N * P * F
     if threads_for(N, work) == 1:                          # the whole batch at once
         _conv.im2col(xp, w.shape[2], w.shape[3], sh, sw, Ho, Wo, cols, 0, N)
         dY[...] = dy.reshape(N, F, P).transpose(1, 0, 2)        # (N, F, P) -> (F, N, P)
         dY = dY.reshape(F, N * P)
-        dw = (dY @ cols.reshape(K, N * P).T).reshape(w.shape)
+        np.matmul(cols.reshape(K, N * P), dY.T, out=dwT)
         np.matmul(w.reshape(F, K).T, dY, out=dcols.reshape(K, N * P))
         _conv.col2im(dcols, w.shape[2], w.shape[3], sh, sw, Ho, Wo, dxp, 0, N)
         _crop_into(dx, dxp, ph, pw)
-        return dw
+        return np.ascontiguousarray(dwT.T).reshape(w.shape)
 
     def samples(lo, hi):                                   # the same, for samples lo..hi-1
         _conv.im2col(xp, w.shape[2], w.shape[3], sh, sw, Ho, Wo, cols, lo, hi)
@@ -180,14 +188,13 @@ def gemm_backward(dy, x, w, sh, sw, ph, pw, dx):
                   out=dcols[:, lo:hi].reshape(K, -1))
         _conv.col2im(dcols, w.shape[2], w.shape[3], sh, sw, Ho, Wo, dxp, lo, hi)
 
-    def filters(lo, hi):                                   # dw rows lo..hi-1, whole batch
-        np.matmul(dY.reshape(F, N * P)[lo:hi], cols.reshape(K, N * P).T, out=dw[lo:hi])
+    def taps(lo, hi):                                      # dw^T rows lo..hi-1, whole batch
+        np.matmul(cols.reshape(K, N * P)[lo:hi], dY.reshape(F, N * P).T, out=dwT[lo:hi])
 
     _split(samples, N, work)
-    dw = np.empty((F, K), dtype=x.dtype)
-    _split(filters, F, work)
+    _split(taps, K, work)
     _crop_into(dx, dxp, ph, pw)
-    return dw.reshape(w.shape)
+    return np.ascontiguousarray(dwT.T).reshape(w.shape)
 
 
 # ------------------------------------------------------- dense, on several threads

@@ -112,9 +112,11 @@ def clear_workspace():
 # OpenBLAS's worker threads spin for a while after each GEMM. Alongside our own pool they
 # fight for the same two cores: LeNet b64 training took 13.5-16.1 ms with both pools at 2
 # threads, 9.6-11.4 ms with BLAS at 1 and our pool at 2 (inference b256: 16.6-20.6 vs
-# 13.7-15.4 ms). So while our pool has more than one thread, the fast kernels call BLAS
-# single-threaded -- and give each of our threads its own slice of every GEMM (see
-# numba_paths), so big matrix products still use every core. OpenBLAS's setting is
+# 13.7-15.4 ms). Worse, when another process holds one core, a 2-thread GEMM waits for a
+# whole scheduler slice: LeNet's conv2 forward took 8 ms instead of 1.3 ms. So the fast
+# kernels always call BLAS single-threaded and give each thread of our pool its own
+# slice of every GEMM (see numba_paths): big products still use every core, and the
+# number of threads tinycnn uses is exactly get_num_threads(). OpenBLAS's setting is
 # restored on the way out; other BLAS libraries, or none found, leave this a no-op.
 
 class _OpenBLAS:
@@ -146,19 +148,18 @@ _openblas = None
 
 
 class _SingleThreadedBLAS:
-    """Context manager: OpenBLAS on one thread inside, if our pool has several."""
+    """Context manager: OpenBLAS on one thread inside (its setting restored on exit)."""
 
     def __enter__(self):
         global _openblas
         self.before = 1
-        if get_num_threads() > 1:
-            if _openblas is None:
-                import numpy  # noqa: F401  (OpenBLAS is loaded with NumPy)
-                _openblas = _OpenBLAS()
-            if _openblas.get is not None:
-                self.before = _openblas.get()
-                if self.before > 1:
-                    _openblas.set(1)
+        if _openblas is None:
+            import numpy  # noqa: F401  (OpenBLAS is loaded with NumPy)
+            _openblas = _OpenBLAS()
+        if _openblas.get is not None:
+            self.before = _openblas.get()
+            if self.before > 1:
+                _openblas.set(1)
         return self
 
     def __exit__(self, *exc):
@@ -168,5 +169,5 @@ class _SingleThreadedBLAS:
 
 
 def blas_single_threaded():
-    """``with blas_single_threaded(): ...`` -- OpenBLAS on one thread while our pool works."""
+    """``with blas_single_threaded(): ...`` -- OpenBLAS on one thread; our pool does the rest."""
     return _SingleThreadedBLAS()
