@@ -44,6 +44,8 @@ def parse(argv):
 def main(argv=None):
     """Run one measuring child process per thread count, then write the report."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["--"]:                      # python -m tinycnn bench -- --quick
+        argv = argv[1:]
     args = parse(argv)
     if args.child:
         return measure(args)
