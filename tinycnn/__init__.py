@@ -27,9 +27,10 @@ __all__ = [
 ]
 
 
-def warmup(verbose=False):
-    """Compile (or load from Numba's cache) the fast kernels before the first training step."""
+def warmup(dtypes=("float32", "float64"), verbose=False):
+    """Compile (or load from Numba's cache) the fast kernels before the first training step.
+
+    Returns the seconds it took; see :func:`tinycnn.kernels.fast.warmup`.
+    """
     from tinycnn.kernels import fast
-    if hasattr(fast, "warmup"):
-        return fast.warmup(verbose=verbose) if verbose else fast.warmup()
-    return None
+    return fast.warmup(dtypes=dtypes, verbose=verbose)

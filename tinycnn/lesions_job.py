@@ -116,7 +116,7 @@ def run(args, new_run_folder):
           f"{y_train.mean():.0%} lesions); backend {tc.get_backend()}")
     print("For learning only -- simulated lesions, not for clinical use.")
     if tc.get_backend() == "numba":
-        tc.warmup()
+        tc.warmup(dtypes=("float32",))
     model, history = train_detector(x_train, y_train, x_val, y_val, epochs=args.epochs, lr=args.lr,
                                     batch_size=args.batch_size, patience=args.patience,
                                     imbalance=args.imbalance, augment=not args.no_augment,
