@@ -62,3 +62,15 @@ def test_corrupt_data_file_is_one_line_exit_2(tmp_path, capsys):
     assert main(["train", "--dataset", "medmnist", "--data", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert "broken.npz" in err and len(err.splitlines()) == 1
+
+
+def test_bench_passes_its_options_to_the_benchmark_script(monkeypatch):
+    import runpy
+    import sys
+    calls = []
+    monkeypatch.setattr(runpy, "run_path", lambda path, run_name: calls.append((path, list(sys.argv))))
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    assert main(["bench", "--quick", "--threads", "1"]) == 0
+    assert main(["bench", "--", "--no-torch"]) == 0
+    assert calls[0][0].endswith("benchmarks/run.py") and calls[0][1][1:] == ["--quick", "--threads", "1"]
+    assert calls[1][1][1:] == ["--no-torch"]

@@ -22,7 +22,7 @@ from tinycnn.train import EarlyStopping, History
 
 __all__ = [
     "__version__", "Sequential", "Parameter", "load_model", "gradcheck", "assert_gradients_close",
-    "get_backend", "set_backend", "use_backend", "warmup", "History", "EarlyStopping",
+    "get_backend", "set_backend", "use_backend", "warmup", "set_num_threads", "History", "EarlyStopping",
     "layers", "losses", "optim", "init", "datasets", "transforms", "metrics", "viz",
 ]
 
@@ -34,3 +34,10 @@ def warmup(dtypes=("float32", "float64"), verbose=False):
     """
     from tinycnn.kernels import fast
     return fast.warmup(dtypes=dtypes, verbose=verbose)
+
+
+def set_num_threads(n):
+    """Threads the fast kernels split a batch over (default: ``NUMBA_NUM_THREADS``, i.e. all
+    cores). Results are bit-identical for any ``n``; see :mod:`tinycnn.kernels.numba_runtime`."""
+    from tinycnn.kernels import fast
+    fast.set_num_threads(n)

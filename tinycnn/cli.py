@@ -290,7 +290,12 @@ def main(argv=None):
     """Entry point of ``tinycnn`` and ``python -m tinycnn``; returns the exit code."""
     import tinycnn as tc
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if extra and args.command != "bench":            # bench passes its options on
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        if args.command == "bench":
+            args.bench_args = [a for a in args.bench_args + extra if a != "--"]
         if args.command is None:
             raise UsageError("choose a command: train, evaluate, predict or bench (see: tinycnn --help)")
         if args.command == "train":
