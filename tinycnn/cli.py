@@ -264,8 +264,8 @@ def build_parser():
     predict.add_argument("image", metavar="IMAGE", help="a .png or .npy image")
     predict.set_defaults(func=cmd_predict)
 
-    bench = sub.add_parser("bench", help="run benchmarks/run.py (needs a git checkout)")
-    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bench = sub.add_parser("bench", help="run benchmarks/run.py (needs a git checkout); "
+                                         "options after 'bench' go to that script")
     bench.set_defaults(func=cmd_bench)
     return parser
 
@@ -286,16 +286,25 @@ def _check_train_args(args):
         raise UsageError(f"--val-split must be between 0 and 1, got {args.val_split}")
 
 
+def _split_bench(argv):
+    """``[..., "bench", *rest]`` -> (``[..., "bench"]``, rest): bench's options go to its script."""
+    k = 0
+    while k < len(argv) and argv[k].startswith("-"):
+        k += 2 if argv[k] == "--backend" else 1          # global options (--backend takes a value)
+    if k < len(argv) and argv[k] == "bench":
+        rest = argv[k + 1:]
+        return argv[:k + 1], rest[1:] if rest[:1] == ["--"] else rest
+    return argv, []
+
+
 def main(argv=None):
     """Entry point of ``tinycnn`` and ``python -m tinycnn``; returns the exit code."""
     import tinycnn as tc
     try:
-        parser = build_parser()
-        args, extra = parser.parse_known_args(argv)
-        if extra and args.command != "bench":            # bench passes its options on
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        argv, bench_args = _split_bench(sys.argv[1:] if argv is None else list(argv))
+        args = build_parser().parse_args(argv)
         if args.command == "bench":
-            args.bench_args = [a for a in args.bench_args + extra if a != "--"]
+            args.bench_args = bench_args
         if args.command is None:
             raise UsageError("choose a command: train, evaluate, predict or bench (see: tinycnn --help)")
         if args.command == "train":
