@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 here = Path(__file__).parent
 version = re.search(r'__version__ = "([^"]+)"', (here / "tinycnn" / "__init__.py").read_text()).group(1)
@@ -15,8 +15,9 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
-    packages=find_packages(include=["tinycnn", "tinycnn.*"]),
-    package_data={"tinycnn.datasets": ["data/*.npz"]},
+    # namespace discovery also lists tinycnn/datasets/data, the folder of shipped .npz files
+    packages=find_namespace_packages(include=["tinycnn", "tinycnn.*"]),
+    package_data={"tinycnn.datasets.data": ["*.npz"]},
     include_package_data=True,
     install_requires=["numpy>=1.23", "numba>=0.58", "matplotlib>=3.5", "tqdm>=4.60"],
     extras_require={
