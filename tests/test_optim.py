@@ -44,22 +44,21 @@ def test_adam_bias_correction():
     assert trace == pytest.approx([0.900000001, 0.8082218895123323], rel=1e-12)
 
 
+def lrs_after_each_epoch(make_schedule, epochs=5):
+    sgd = optim.SGD([Parameter(np.zeros(1))], lr=1.0)
+    schedule = make_schedule(sgd)
+    lrs = []
+    for _ in range(epochs):
+        schedule.step()
+        lrs.append(sgd.lr)
+    return lrs
+
+
 def test_schedules():
-    p = [Parameter(np.zeros(1))]
-    sgd = optim.SGD(p, lr=1.0)
-    step = optim.StepLR(sgd, step_size=2, gamma=0.5)
-    lrs = []
-    for _ in range(5):
-        step.step()
-        lrs.append(sgd.lr)
-    assert lrs == [1.0, 0.5, 0.5, 0.25, 0.25]
-    sgd = optim.SGD(p, lr=1.0)
-    cos = optim.CosineLR(sgd, T_max=4, eta_min=0.0)
-    lrs = []
-    for _ in range(5):
-        cos.step()
-        lrs.append(sgd.lr)
-    assert lrs == pytest.approx([0.8535533905932737, 0.5, 0.14644660940672624, 0.0, 0.0])
+    assert lrs_after_each_epoch(lambda o: optim.StepLR(o, step_size=2, gamma=0.5)) == [1.0, 0.5, 0.5, 0.25, 0.25]
+    # 0.5·(1 + cos(π·e/4)) for e = 1..4, then held at eta_min
+    assert lrs_after_each_epoch(lambda o: optim.CosineLR(o, T_max=4, eta_min=0.0)) == pytest.approx(
+        [0.8535533905932737, 0.5, 0.14644660940672624, 0.0, 0.0])
 
 
 @pytest.mark.parametrize("make, message", [
