@@ -19,10 +19,14 @@ setup(
     packages=find_namespace_packages(include=["tinycnn", "tinycnn.*"]),
     package_data={"tinycnn.datasets.data": ["*.npz"]},
     include_package_data=True,
-    install_requires=["numpy>=1.23", "numba>=0.58", "matplotlib>=3.5", "tqdm>=4.60"],
+    install_requires=["numpy>=1.23", "numba>=0.58", "matplotlib>=3.5", "tqdm>=4.60",
+                      "threadpoolctl>=3.1"],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6.70"],
-        "notebooks": ["jupytext>=1.14"],
+        # scikit-learn: an independent oracle for the metrics tests, never imported by tinycnn
+        "test": ["pytest>=7", "hypothesis>=6.70", "scikit-learn>=1.2"],
+        "notebooks": ["jupytext>=1.14", "nbclient>=0.7", "ipykernel>=6"],
+        "interop": ["torch>=2.0", "onnx>=1.14", "onnxruntime>=1.16"],
+        "browser": ["playwright>=1.40"],
     },
     entry_points={"console_scripts": ["tinycnn=tinycnn.cli:main"]},
 )
