@@ -39,7 +39,7 @@
 import numpy as np
 import matplotlib.pyplot as plt
 
-from _common import FAST, draw_grid, show
+from tinycnn.tutorial_helpers import FAST, draw_grid, show
 import tinycnn as tc
 from tinycnn import layers
 from tinycnn.kernels import reference

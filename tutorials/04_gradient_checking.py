@@ -33,7 +33,7 @@
 import numpy as np
 import matplotlib.pyplot as plt
 
-from _common import FAST, show
+from tinycnn.tutorial_helpers import FAST, show
 import tinycnn as tc
 from tinycnn import layers, losses
 

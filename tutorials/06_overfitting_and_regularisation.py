@@ -45,7 +45,7 @@ import time
 import numpy as np
 import matplotlib.pyplot as plt
 
-from _common import FAST, show
+from tinycnn.tutorial_helpers import FAST, show
 import tinycnn as tc
 from tinycnn import layers, losses, metrics, optim, transforms, viz
 from tinycnn.datasets import load_mnist5k, stratified_split

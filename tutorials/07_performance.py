@@ -54,7 +54,7 @@ import matplotlib.pyplot as plt
 import numba
 from numba import njit, prange
 
-from _common import FAST, show
+from tinycnn.tutorial_helpers import FAST, show
 import tinycnn as tc
 from tinycnn.kernels import fast, reference
 

@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 import matplotlib.pyplot as plt
 
-from _common import FAST, show
+from tinycnn.tutorial_helpers import FAST, show
 import tinycnn as tc
 from tinycnn import losses, metrics, optim, transforms, viz
 from tinycnn.datasets import (balanced_batches, load_medmnist, load_microaneurysms, load_retina,
