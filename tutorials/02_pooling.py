@@ -16,12 +16,19 @@
 # A pooling layer summarises each small window of a feature map by one number: its
 # maximum, or its average. It has no weights. Written as a function,
 #
-# $$y = g(x, k) \qquad \text{(feature map } x\text{, window size } k\text{)}.$$
+# $$y = g(x;\, K, s) \qquad \text{(feature map } x\text{, window } K \times K\text{, stride } s\text{)}.$$
 #
 # Pooling shrinks the maps (less computation in later layers), lets each later neuron see
 # a larger part of the image, and makes the output a little less sensitive to small
 # shifts. Its backward pass is the interesting part: it is a *router* that decides which
-# input pixels receive the gradient.
+# input positions receive the gradient — and so which positions of the layer below can
+# pass gradient on to that layer's weights.
+#
+# **Notation.** One symbol per quantity throughout: the window is $K \times K$ (square, as
+# in every network of these tutorials; the layers also accept a `(KH, KW)` tuple), the
+# stride is $s$, the input is $H \times W$ and the output $H_{out} \times W_{out}$. Output
+# positions are $(h, q)$ — $q$ rather than $w$, which in tinycnn always means a weight —
+# and input positions $(a, b)$.
 #
 # **What you will learn**
 #
@@ -39,7 +46,7 @@
 import numpy as np
 import matplotlib.pyplot as plt
 
-from _common import FAST, draw_grid, show
+from tinycnn.tutorial_helpers import FAST, draw_grid, show
 import tinycnn as tc
 from tinycnn import layers
 from tinycnn.kernels import reference
@@ -50,14 +57,14 @@ print("tinycnn", tc.__version__, "| backend:", tc.get_backend(), "| fast mode:",
 # %% [markdown]
 # ## 1. Forward: the maximum or the mean of each window
 #
-# For a window of $K_H \times K_W$ pixels moved with stride $s$ (no padding):
+# For a window of $K \times K$ pixels moved with stride $s$ (no padding):
 #
-# $$y^{max}_{h,w} = \max_{0 \le i < K_H,\; 0 \le j < K_W} x_{hs+i,\;ws+j}
+# $$y^{max}_{h,q} = \max_{0 \le i < K,\; 0 \le j < K} x_{hs+i,\;qs+j}
 # \qquad
-# y^{avg}_{h,w} = \frac{1}{K_H K_W} \sum_{i,j} x_{hs+i,\;ws+j}$$
+# y^{avg}_{h,q} = \frac{1}{K^2} \sum_{i,j} x_{hs+i,\;qs+j}$$
 #
 # The output size follows from counting window positions, exactly as for convolution with
-# $p = 0$: $H_{out} = \lfloor (H - K_H)/s \rfloor + 1$. With the usual $K = s = 2$ the
+# $p = 0$: $H_{out} = \lfloor (H - K)/s \rfloor + 1$. With the usual $K = s = 2$ the
 # windows tile the map without overlap and halve each side.
 #
 # The max-pool loop also records *where* each maximum came from; the backward pass will
@@ -71,11 +78,11 @@ def maxpool_by_hand(x, K, s=None):
     y = np.zeros((H_out, W_out), dtype=x.dtype)
     argmax = np.zeros((H_out, W_out, 2), dtype=int)
     for h in range(H_out):
-        for w in range(W_out):
-            window = x[h * s:h * s + K, w * s:w * s + K]
+        for q in range(W_out):
+            window = x[h * s:h * s + K, q * s:q * s + K]
             i, j = np.unravel_index(np.argmax(window), window.shape)  # first max, row by row
-            y[h, w] = window[i, j]
-            argmax[h, w] = (h * s + i, w * s + j)
+            y[h, q] = window[i, j]
+            argmax[h, q] = (h * s + i, q * s + j)
     return y, argmax
 
 
@@ -84,8 +91,8 @@ def avgpool_by_hand(x, K, s=None):
     H_out, W_out = (x.shape[0] - K) // s + 1, (x.shape[1] - K) // s + 1
     y = np.zeros((H_out, W_out), dtype=x.dtype)
     for h in range(H_out):
-        for w in range(W_out):
-            y[h, w] = x[h * s:h * s + K, w * s:w * s + K].mean()
+        for q in range(W_out):
+            y[h, q] = x[h * s:h * s + K, q * s:q * s + K].mean()
     return y
 
 
@@ -121,32 +128,32 @@ print("MaxPool2D / AvgPool2D agree with the hand loops; pooling has no parameter
 # and asks for $dx = \partial L / \partial x$. By the chain rule, every output that
 # depends on $x_{a,b}$ contributes:
 #
-# $$\frac{\partial L}{\partial x_{a,b}} = \sum_{h,w} \frac{\partial L}{\partial y_{h,w}}
-# \,\frac{\partial y_{h,w}}{\partial x_{a,b}}.$$
+# $$\frac{\partial L}{\partial x_{a,b}} = \sum_{h,q} \frac{\partial L}{\partial y_{h,q}}
+# \,\frac{\partial y_{h,q}}{\partial x_{a,b}}.$$
 #
-# **Average.** $y_{h,w}$ is $\frac{1}{K_H K_W}$ times the sum of its window, so
-# $\partial y_{h,w}/\partial x_{a,b} = \frac{1}{K_H K_W}$ if $(a,b)$ is in the window and
-# 0 otherwise. Each $dy_{h,w}$ is **spread evenly** over its window:
+# **Average.** $y_{h,q}$ is $\frac{1}{K^2}$ times the sum of its window, so
+# $\partial y_{h,q}/\partial x_{a,b} = \frac{1}{K^2}$ if $(a,b)$ is in the window and
+# 0 otherwise. Each $dy_{h,q}$ is **spread evenly** over its window:
 #
-# $$dx_{hs+i,\;ws+j} \mathrel{+}= \frac{dy_{h,w}}{K_H K_W}.$$
+# $$dx_{hs+i,\;qs+j} \mathrel{+}= \frac{dy_{h,q}}{K^2}.$$
 #
-# **Max.** Near a given input, $y_{h,w} = x_{a^*,b^*}$ where $(a^*,b^*)$ is the window's
+# **Max.** Near a given input, $y_{h,q} = x_{a^*,b^*}$ where $(a^*,b^*)$ is the window's
 # argmax: nudging the winner by $\varepsilon$ moves $y$ by $\varepsilon$, nudging any other
-# pixel (a little) changes nothing. So $\partial y_{h,w}/\partial x_{a,b} = 1$ for the
-# winner and 0 for the rest — each $dy_{h,w}$ is **routed to the argmax**:
+# pixel (a little) changes nothing. So $\partial y_{h,q}/\partial x_{a,b} = 1$ for the
+# winner and 0 for the rest — each $dy_{h,q}$ is **routed to the argmax**:
 #
-# $$dx_{a^*,\,b^*} \mathrel{+}= dy_{h,w}.$$
+# $$dx_{a^*,\,b^*} \mathrel{+}= dy_{h,q}.$$
 #
-# The `+=` is not decoration: it is the sum over $(h, w)$ in the chain rule, and it
+# The `+=` is not decoration: it is the sum over $(h, q)$ in the chain rule, and it
 # matters as soon as windows overlap (section 4).
 
 # %%
 def maxpool_backward_by_hand(dy, x_shape, argmax):
     dx = np.zeros(x_shape)
     for h in range(dy.shape[0]):
-        for w in range(dy.shape[1]):
-            a, b = argmax[h, w]
-            dx[a, b] += dy[h, w]          # everything goes to the winner
+        for q in range(dy.shape[1]):
+            a, b = argmax[h, q]
+            dx[a, b] += dy[h, q]          # everything goes to the winner
     return dx
 
 
@@ -154,8 +161,8 @@ def avgpool_backward_by_hand(dy, x_shape, K, s=None):
     s = K if s is None else s
     dx = np.zeros(x_shape)
     for h in range(dy.shape[0]):
-        for w in range(dy.shape[1]):
-            dx[h * s:h * s + K, w * s:w * s + K] += dy[h, w] / (K * K)   # an equal share each
+        for q in range(dy.shape[1]):
+            dx[h * s:h * s + K, q * s:q * s + K] += dy[h, q] / (K * K)   # an equal share each
     return dx
 
 
@@ -192,9 +199,43 @@ show(fig, "02_backward_routing")
 
 # %% [markdown]
 # A consequence worth remembering: in a max-pool layer, **three quarters of the inputs get
-# zero gradient** in every step (with $K = s = 2$). Only the pixels that won their window
-# learn. Average pooling passes gradient to everybody, but diluted.
-#
+# zero gradient** in every step (with $K = s = 2$). Pixels and activations have no
+# parameters, so what does that mean for learning? The pooled map was computed by the layer
+# below — say a convolution with weights $w$ — and that layer's weight gradient is a sum
+# over *all* its output positions, $dw_{f,c,i,j} = \sum_{n,a,b} da_{n,f,a,b}\,
+# x^{pad}_{n,c,a+i,b+j}$ (tutorial 01), where $da = dL/da$ is what the pool sends back. Every
+# weight of that convolution still receives a gradient, but only the positions that won
+# their window contribute to it; the other three quarters add zero. Average pooling lets
+# every position contribute, each with a quarter of the weight. Measured on a
+# `Conv2D → MaxPool2D` pair, by rebuilding $dw$ from the winning positions alone:
+
+# %%
+rng = np.random.default_rng(0)
+conv_below = layers.Conv2D(1, 4, kernel_size=3, padding=1, rng=0, dtype=np.float64)
+x_in = rng.standard_normal((2, 1, 8, 8))                # continuous values: no ties
+for pool in (layers.MaxPool2D(2), layers.AvgPool2D(2)):
+    a_map = conv_below.forward(x_in)                    # the conv's output, (2, 4, 8, 8)
+    y_pool = pool.forward(a_map)
+    da = pool.backward(rng.standard_normal(y_pool.shape))   # dL/da, what reaches the conv
+    conv_below.zero_grad()
+    conv_below.backward(da)
+    contributing = da != 0
+    print(f"{type(pool).__name__}: {contributing.mean():.0%} of the conv's output positions pass "
+          f"gradient to its weights; weights with a non-zero gradient: "
+          f"{np.count_nonzero(conv_below.weight.grad)} of {conv_below.weight.data.size}")
+    if isinstance(pool, layers.MaxPool2D):
+        assert contributing.mean() == 0.25
+        xp = np.pad(x_in, ((0, 0), (0, 0), (1, 1), (1, 1)))
+        dw_winners = np.zeros_like(conv_below.weight.data)
+        for n, f, a, b in zip(*np.nonzero(contributing)):     # winning positions only
+            dw_winners[f] += da[n, f, a, b] * xp[n, :, a:a + 3, b:b + 3]
+        np.testing.assert_allclose(conv_below.weight.grad, dw_winners, rtol=1e-12, atol=1e-12)
+        print("  dw rebuilt from the winning positions alone equals the conv's dw")
+    else:
+        assert contributing.mean() == 1.0
+    assert np.count_nonzero(conv_below.weight.grad) == conv_below.weight.data.size
+
+# %% [markdown]
 # ## 3. Ties
 #
 # If two pixels of a window are equal and maximal, the max is not differentiable there:
@@ -273,9 +314,13 @@ show(fig, "02_overlap")
 # ## 5. Pooling a real digit
 #
 # Now a 28×28 handwritten digit from the 5,000 MNIST images shipped with tinycnn. Two
-# rounds of 2×2 pooling take it to 14×14 and then 7×7. Max pooling keeps thin strokes
-# (one bright pixel is enough to keep a window bright); average pooling thins and greys
-# them.
+# rounds of 2×2 pooling take it to 14×14 and then 7×7. Max pooling keeps strokes at full
+# brightness (one bright pixel is enough to keep a window bright). Average pooling
+# **blurs** them: it does not thin a stroke — for an image with no negative pixels, a
+# window's average is non-zero exactly when its maximum is, so both poolings mark the same
+# set of output pixels as "ink" — but each of those pixels gets the mean of stroke and
+# background, so the stroke comes out fainter and its edges soft. We measure both
+# statements on the digits below.
 
 # %%
 from tinycnn.datasets import load_mnist5k
@@ -299,6 +344,18 @@ for ax, (img, title) in zip(axes, [(digit, "input 28×28"), (m14, "max 14×14"),
     ax.axis("off")
 fig.suptitle(f"a handwritten {y_train[0]}")
 show(fig, "02_pooling_a_digit")
+
+# the same statements, measured on all the digits: same ink pixels, fainter ink
+m_maps, a_maps = [digits], [digits]
+for _ in range(2):
+    m_maps.append(pool_max.forward(m_maps[-1]))
+    a_maps.append(pool_avg.forward(a_maps[-1]))
+for m, av in zip(m_maps[1:], a_maps[1:]):
+    assert np.array_equal(m > 0, av > 0)                # same support: nothing is thinned away
+    print(f"{m.shape[-1]}×{m.shape[-1]}: ink pixels (> 0) max {np.mean(m > 0):.1%}, average "
+          f"{np.mean(av > 0):.1%} of the map; mean value of an ink pixel: max {m[m > 0].mean():.2f}, "
+          f"average {av[av > 0].mean():.2f}")
+    assert av[av > 0].mean() < m[m > 0].mean()
 
 # %% [markdown]
 # ### A little tolerance to shifts
@@ -333,8 +390,8 @@ assert after_max < raw and after_avg < raw
 #
 # | | forward | backward |
 # |---|---|---|
-# | max | $y = \max_{i,j} x_{hs+i, ws+j}$ | $dx_{a^*,b^*} \mathrel{+}= dy$ (argmax only; first on ties) |
-# | average | $y = \frac{1}{K_HK_W}\sum_{i,j} x_{hs+i, ws+j}$ | $dx_{hs+i,ws+j} \mathrel{+}= dy / (K_HK_W)$ |
+# | max | $y_{h,q} = \max_{i,j} x_{hs+i,\, qs+j}$ | $dx_{a^*,b^*} \mathrel{+}= dy_{h,q}$ (argmax only; first on ties) |
+# | average | $y_{h,q} = \frac{1}{K^2}\sum_{i,j} x_{hs+i,\, qs+j}$ | $dx_{hs+i,\,qs+j} \mathrel{+}= dy_{h,q} / K^2$ |
 #
 # Output size $H_{out} = \lfloor (H - K)/s \rfloor + 1$; no parameters; with $s < K$ the
 # windows overlap and the `+=` adds up the gradients of every window a pixel belongs to.
