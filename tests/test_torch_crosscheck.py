@@ -1,8 +1,10 @@
-"""Optional: every layer, loss and optimizer against PyTorch in float64 (skipped without torch)."""
+"""Optional: every layer, loss and optimizer against PyTorch in float64 (skipped without torch,
+except in CI, where the interop extra is installed and a missing torch fails)."""
 import numpy as np
 import pytest
+from optional import require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 F = torch.nn.functional
 
 import tinycnn as tc  # noqa: E402
