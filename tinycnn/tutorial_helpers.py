@@ -64,7 +64,7 @@ if os.environ.get("TINYCNN_BACKEND"):
 
 def show(fig, name):
     """Save ``fig`` (a matplotlib Figure) to ``OUT/<name>.png``, print where, and in a
-    notebook display it inline (an ``image/png`` output). The figure is closed afterwards,
+    notebook display that PNG inline (an ``image/png`` output). The figure is closed afterwards,
     so it is never shown twice. Returns None."""
     if not hasattr(fig, "savefig"):
         raise TypeError(f"show: expected a matplotlib Figure, received {type(fig).__name__}")
@@ -74,8 +74,9 @@ def show(fig, name):
     path = OUT / f"{name}.png"
     fig.savefig(path, dpi=110, bbox_inches="tight")
     if in_notebook():
-        from IPython.display import display
-        display(fig)
+        # the saved PNG itself: an image output whatever matplotlib backend is active
+        from IPython.display import Image, display
+        display(Image(filename=str(path)))
     plt.close(fig)
     print(f"[saved {path}]")
 
