@@ -1,19 +1,27 @@
-"""Read one image file (PNG or ``.npy``) into a CHW float32 array in [0, 1].
+"""Read one image file (PNG, JPEG, ... or ``.npy``) into a CHW float32 array in [0, 1], and
+fit a photo or drawing to what a trained model expects.
 
-PNG decoding borrows matplotlib's reader (imported only when a PNG is read), so tinycnn
-needs no imaging library. JPEG would need Pillow; convert to PNG first.
+Decoding and resizing use Pillow (installed with matplotlib, imported only when an image is
+read or resized): file formats are plumbing, not the lesson. The hand-written transforms a
+learner studies -- bilinear ``resize``, ``Grayscale``, ``Normalize`` -- stay in
+:mod:`tinycnn.transforms`.
+
+>>> x = np.zeros((1, 4, 4), np.float32); x[0, 1:3, 1:3] = 1.0   # light ink, dark background
+>>> border_level(x), border_level(1 - x)
+(0.0, 1.0)
 """
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["load_image"]
+__all__ = ["load_image", "border_level", "fit_to_input", "IMAGE_SUFFIXES"]
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".npy")
 
 
 def _to_chw(a, path):
-    """(H, W), (H, W, 3|4) or (C, H, W) with C in {1, 3} -> (C, H, W)."""
+    """(H, W), (H, W, 3) or (C, H, W) with C in {1, 3} -> (C, H, W)."""
     if a.ndim == 2:
         return a[None]
     if a.ndim == 3 and a.shape[-1] in (3, 4) and a.shape[0] not in (1, 3):
@@ -26,27 +34,57 @@ def _to_chw(a, path):
     )
 
 
-def load_image(path, grayscale=False):
-    """Load ``path`` (``.png`` or ``.npy``) as ``(C, H, W)`` float32 in [0, 1].
+def _read_npy(path):
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as e:          # object arrays are refused: never unpickle a user's file
+        raise ValueError(f"load_image: {path} is not a plain numeric .npy array ({e.__class__.__name__}); "
+                         "save images with np.save(path, uint8_or_float_array)") from None
 
-    uint8 data is divided by 255; float data must already lie in [0, 1]. An alpha channel
-    is dropped. ``grayscale=True`` turns RGB into one luma channel
-    ``0.299 R + 0.587 G + 0.114 B``. Add the batch axis yourself: ``x[None]``.
+
+def _read_with_pillow(path):
+    """Decode with Pillow -> uint8 (H, W) or (H, W, 3), or float (H, W) for 16-bit/float files."""
+    from PIL import Image, ImageOps, UnidentifiedImageError   # lazy: keep `import tinycnn` light
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)    # phone photos: honour the stored rotation
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                return np.asarray(im, dtype=np.float64) / 65535.0
+            if im.mode == "F":
+                return np.asarray(im, dtype=np.float32)
+            if "A" in im.getbands() or im.mode == "P" and "transparency" in im.info:
+                # transparent pixels become white paper: a drawing exported from a canvas
+                # is usually dark ink on a transparent background
+                rgba = im.convert("RGBA")
+                paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(paper, rgba)
+            im = im.convert("L" if im.mode in ("1", "L", "LA", "I;16") else "RGB")
+            return np.asarray(im)
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:   # Pillow's ways to say "bad file"
+        raise ValueError(f"load_image: cannot read {path} as an image ({e})") from None
+
+
+def load_image(path, grayscale=False):
+    """Load ``path`` as ``(C, H, W)`` float32 in [0, 1]: PNG, JPEG, BMP, GIF, TIFF, WebP
+    (anything Pillow reads) or a ``.npy`` array.
+
+    uint8 data is divided by 255 (16-bit images by 65535); float data must already lie in
+    [0, 1]. Transparent pixels are laid on white paper, then the alpha channel is dropped.
+    ``grayscale=True`` turns RGB into one luma channel ``0.299 R + 0.587 G + 0.114 B``.
+    Add the batch axis yourself: ``x[None]``.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"load_image: {path} is a directory, not an image file")
     if not path.is_file():
         raise FileNotFoundError(f"load_image: no such file: {path}")
     suffix = path.suffix.lower()
-    if suffix == ".npy":
-        a = np.load(path, allow_pickle=False)
-    elif suffix == ".png":
-        import matplotlib.image          # lazy: importing tinycnn must not import matplotlib
-        try:
-            a = matplotlib.image.imread(path)
-        except Exception as e:           # matplotlib raises several types on bad files
-            raise ValueError(f"load_image: cannot read {path} as PNG ({e})") from e
-    else:
-        raise ValueError(f"load_image: {path}: unsupported file type {suffix!r}; expected .png or .npy")
+    if suffix == ".npz":
+        raise ValueError(f"load_image: {path} is a .npz archive (a model or a dataset?), not an image; "
+                         "expected a PNG, JPEG or .npy file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"load_image: {path} is empty (0 bytes)")
+    a = _read_npy(path) if suffix == ".npy" else _read_with_pillow(path)
     if a.dtype == np.uint8:
         a = a.astype(np.float32) / np.float32(255.0)
     elif np.issubdtype(a.dtype, np.floating):
@@ -62,3 +100,71 @@ def load_image(path, grayscale=False):
     if grayscale and x.shape[0] == 3:
         x = np.tensordot(LUMA, x, axes=([0], [0]))[None]
     return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def border_level(image):
+    """Median brightness of the one-pixel frame of a ``(C, H, W)`` image, channels averaged.
+
+    The frame is almost always background: near 0 for MNIST-style light ink on black,
+    near 1 for dark ink on white paper, whatever the strokes in the middle do.
+    """
+    g = np.asarray(image, dtype=np.float64).mean(axis=0)
+    frame = np.concatenate([g[0], g[-1], g[1:-1, 0], g[1:-1, -1]])
+    return float(np.median(frame))
+
+
+def _resize_antialiased(plane, H, W):
+    """One (h, w) float plane to (H, W) with Pillow.
+
+    Shrinking uses the box filter: each output pixel is the mean of the input pixels it
+    covers (anti-aliasing), so a thin stroke is averaged in instead of skipped and the total
+    ink -- the mean brightness -- is kept. Enlarging interpolates bilinearly.
+    """
+    from PIL import Image
+    h, w = plane.shape
+    im = Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32))   # float32 -> mode "F"
+    f = Image.Resampling.BOX if H <= h and W <= w else Image.Resampling.BILINEAR
+    return np.clip(np.asarray(im.resize((W, H), resample=f), dtype=np.float32), 0.0, 1.0)
+
+
+def fit_to_input(image, input_shape, background=None, invert="auto"):
+    """Make a ``(C, H, W)`` image in [0, 1] fit a model's ``input_shape`` ``(C', H', W')``.
+
+    1. channels: RGB -> luma for a one-channel model; gray repeated for a three-channel one;
+    2. background: if the model was trained on ``background="dark"`` (or ``"bright"``)
+       images and this image's :func:`border_level` says the opposite, ``invert="auto"``
+       turns it into ``1 - x`` (``"yes"`` always inverts, ``"no"`` never);
+    3. size: anti-aliased resize to ``(H', W')``.
+
+    Returns ``(x, notes)``: the fitted float32 image and a list of sentences saying what
+    was changed (print them: a silent inversion would be a surprise).
+    """
+    if invert not in ("auto", "yes", "no"):
+        raise ValueError(f"fit_to_input: invert must be 'auto', 'yes' or 'no'; got {invert!r}")
+    x = np.asarray(image, dtype=np.float32)
+    if x.ndim != 3:
+        raise ValueError(f"fit_to_input: expected one image (C, H, W); got shape {x.shape}")
+    C, H, W = (int(v) for v in input_shape)
+    notes = []
+    if x.shape[0] != C:
+        if C == 1:
+            x = np.tensordot(LUMA, x[:3], axes=([0], [0]))[None] if x.shape[0] == 3 else x[:1]
+            notes.append("converted colour to gray (luma) for a one-channel model")
+        else:
+            x = np.repeat(x[:1], C, axis=0)
+            notes.append(f"repeated the gray channel {C} times for a {C}-channel model")
+    level = border_level(x)
+    bright = level > 0.5
+    flip = invert == "yes" or (invert == "auto" and background in ("dark", "bright")
+                               and bright != (background == "bright"))
+    if flip:
+        x = 1.0 - x
+        why = (f"the image has a {'bright' if bright else 'dark'} background (border level "
+               f"{level:.2f}) and the model was trained on {background} backgrounds"
+               if invert == "auto" else "as asked (invert='yes')")
+        notes.append(f"inverted the image (1 - x): {why}")
+    if x.shape[1:] != (H, W):
+        how = "area average, anti-aliased" if H <= x.shape[1] and W <= x.shape[2] else "bilinear"
+        notes.append(f"resized {x.shape[1]}×{x.shape[2]} -> {H}×{W} ({how})")
+        x = np.stack([_resize_antialiased(p, H, W) for p in x])
+    return np.ascontiguousarray(x, dtype=np.float32), notes
