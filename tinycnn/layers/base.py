@@ -54,10 +54,51 @@ class Layer:
         """Forget what ``forward`` cached (``predict`` calls it to free memory)."""
         self._cache = None
 
+    # --- freezing (transfer learning): frozen parameters are skipped by every optimizer
+    def freeze(self):
+        """Mark this layer's parameters as not trainable; optimizers leave them unchanged.
+
+        Backward still runs through a frozen layer (earlier layers keep learning) and still
+        fills its ``.grad``. The flag lives on each :class:`~tinycnn.Parameter`
+        (``p.trainable``) and is not saved in model files: freeze again after loading.
+        """
+        for p in self.parameters():
+            p.trainable = False
+        return self
+
+    def unfreeze(self):
+        """Make this layer's parameters trainable again (the default)."""
+        for p in self.parameters():
+            p.trainable = True
+        return self
+
+    # --- kinks, for gradcheck: where the function is not differentiable
+    def kink_states(self):
+        """The discrete choices the last ``forward`` made, as ``[(label, array), ...]``.
+
+        A piecewise layer returns its decision (ReLU: which inputs were positive; max
+        pooling: which element won each window); a smooth layer returns ``[]``.
+        :func:`tinycnn.gradcheck` compares these between the ``x+ε`` and ``x−ε``
+        evaluations: if a decision changed, the finite difference straddles a kink and
+        says nothing about the derivative, so that entry is reported as a kink.
+        """
+        return []
+
     # --- description, used by summary() and by save/load
     def output_shape(self, input_shape):
         """Per-sample output shape for a per-sample ``input_shape`` (no batch axis)."""
         return tuple(input_shape)
+
+    def receptive_window(self, input_shape):
+        """How one output pixel looks at the input grid, for :func:`tinycnn.receptive_field`.
+
+        ``((KH, s_h, p_h), (KW, s_w, p_w))``: kernel, stride and padding per spatial axis
+        (a 4th entry, the dilation, is allowed); output pixel ``h`` reads input rows
+        ``h·s_h − p_h … h·s_h − p_h + KH − 1``. ``None`` means every output may depend on
+        its whole input (Dense, Flatten). The default, ``((1, 1, 0), (1, 1, 0))``, is
+        right for any pixel-by-pixel layer (activations, dropout).
+        """
+        return ((1, 1, 0), (1, 1, 0))
 
     def param_formula(self):
         """How the parameter count comes about, e.g. ``"(5·5·1 + 1)·6"``; None if no weights."""

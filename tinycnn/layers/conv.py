@@ -77,6 +77,10 @@ class Conv2D(Layer):
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         return (self.out_channels, (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1)
 
+    def receptive_window(self, input_shape):
+        """Kernel, stride and padding per axis: ``((KH, s_h, p_h), (KW, s_w, p_w))``."""
+        return tuple(zip(self.kernel_size, self.stride, self.padding))
+
     def param_formula(self):
         kh, kw = self.kernel_size
         return f"({kh}·{kw}·{self.in_channels} + 1)·{self.out_channels}"

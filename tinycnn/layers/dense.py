@@ -53,6 +53,10 @@ class Dense(Layer):
     def output_shape(self, input_shape):
         return (self.out_features,)
 
+    def receptive_window(self, input_shape):
+        """``None``: every output mixes every input feature, so it sees the whole input."""
+        return None
+
     def param_formula(self):
         return f"({self.in_features} + 1)·{self.out_features}"
 
@@ -80,3 +84,8 @@ class Flatten(Layer):
 
     def output_shape(self, input_shape):
         return (int(np.prod(input_shape)),)
+
+    def receptive_window(self, input_shape):
+        """``None``: the pixel grid ends here (each feature is still one input unit, but
+        a layer after Flatten may mix them all)."""
+        return None

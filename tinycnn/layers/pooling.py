@@ -9,6 +9,8 @@ Max:     :math:`y_{n,c,h,w} = \max_{i,j} x_{n,c,\,h s_h+i,\,w s_w+j}`; backward 
 Average: :math:`y_{n,c,h,w} = \frac{1}{K_H K_W}\sum_{i,j} x_{n,c,\,h s_h+i,\,w s_w+j}`;
 backward spreads ``dy / (KH·KW)`` over the window. Pooling has no parameters.
 """
+import numpy as np
+
 from tinycnn import backend
 from tinycnn.layers.base import Layer, check_dy, check_input, pair
 
@@ -46,6 +48,10 @@ class _Pool2D(Layer):
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         return (C, (H - kh) // sh + 1, (W - kw) // sw + 1)
 
+    def receptive_window(self, input_shape):
+        """Window and stride per axis, no padding: ``((KH, s_h, 0), (KW, s_w, 0))``."""
+        return tuple((k, s, 0) for k, s in zip(self.kernel_size, self.stride))
+
     def config(self):
         return {"kernel_size": list(self.kernel_size), "stride": list(self.stride)}
 
@@ -58,6 +64,17 @@ class _Pool2D(Layer):
 class MaxPool2D(_Pool2D):
     """Max pooling; ``MaxPool2D(2)`` halves H and W."""
     _kind = "maxpool2d"
+
+    def kink_states(self):
+        """Which element won each window (first on ties): a tie is a kink of the max."""
+        if self._cache is None:
+            return []
+        x, (kh, kw), (sh, sw) = self._cache, self.kernel_size, self.stride
+        _, Ho, Wo = self.output_shape(x.shape[1:])
+        windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
+        windows = windows[:, :, :Ho * sh:sh, :Wo * sw:sw]          # (N, C, Ho, Wo, KH, KW)
+        return [(f"{self!r} argmax changed (a tie)",
+                 windows.reshape(windows.shape[:4] + (kh * kw,)).argmax(axis=-1))]
 
 
 class AvgPool2D(_Pool2D):
