@@ -173,3 +173,18 @@ def test_import_tinycnn_imports_no_extra():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env=dict(os.environ)).stdout
     assert out.strip() == "[]"
+
+
+def test_the_ddp_example_runs_on_two_processes(tmp_path):
+    script = os.path.join(os.path.dirname(__file__), "..", "tutorials", "train_ddp.py")
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         script, "--epochs", "1", "--limit", "1000", "--out", str(tmp_path / "ddp")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    assert "[rank 1] epoch 1/1" in result.stdout          # both processes trained
+    last = [line for line in result.stdout.splitlines() if "PyTorch test accuracy" in line][-1]
+    torch_acc = float(last.split("PyTorch test accuracy ")[1].split(",")[0])
+    tiny_acc = float(last.split("(imported back) ")[1])
+    assert torch_acc == tiny_acc and torch_acc > 0.8
+    assert (tmp_path / "ddp" / "after_ddp.npz").exists()
