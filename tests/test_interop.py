@@ -179,7 +179,7 @@ def test_the_ddp_example_runs_on_two_processes(tmp_path):
     script = os.path.join(os.path.dirname(__file__), "..", "tutorials", "train_ddp.py")
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         script, "--epochs", "1", "--limit", "1000", "--out", str(tmp_path / "ddp")],
+         script, "--epochs", "1", "--limit", "2000", "--out", str(tmp_path / "ddp")],
         cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     assert "[rank 1] epoch 1/1" in result.stdout          # both processes trained

@@ -109,6 +109,7 @@ def main():
         print(f"[rank 0] after {args.epochs} DDP epoch(s) on {world} processes "
               f"({time.perf_counter() - t0:.1f} s): PyTorch test accuracy {torch_acc:.4f}, "
               f"tinycnn (imported back) {tiny_acc:.4f}", flush=True)
+    dist.barrier()                        # leave together: a rank that quits early aborts gloo
     dist.destroy_process_group()
 
 
