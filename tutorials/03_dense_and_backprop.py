@@ -209,8 +209,10 @@ np.testing.assert_allclose(softmax_stable(z_big), softmax_stable(z_big - 1000))
 #   = -\frac{1}{p_t}\, p_t(\delta_{tk} - p_k) = p_k - \delta_{tk}.$$
 #
 # So $\partial L / \partial z = p - \text{onehot}(t)$: the predicted distribution minus the
-# target distribution. The two messy Jacobians cancel into a subtraction — the reason
-# softmax and cross-entropy are always implemented as one layer. For a batch with the mean
+# target distribution. The two messy Jacobians cancel into a subtraction — one reason
+# libraries usually fuse softmax and cross-entropy into one loss that takes the logits
+# (tinycnn's `SoftmaxCrossEntropy`, PyTorch's `CrossEntropyLoss`); the other is stability,
+# since $\log p$ is computed without forming a $p$ that may round to 0. For a batch with the mean
 # loss $L = \frac{1}{N}\sum_n -\log p_{n,t_n}$, every row gets an extra $\frac{1}{N}$.
 
 # %%
@@ -407,7 +409,11 @@ show(fig, "03_spirals")
 #    $dW$? Compare your hand loop with `optim.SGD(..., weight_decay=λ)`.
 # 3. Use the *sum* instead of the mean over the batch. Which gradients change, and what
 #    learning rate gives the same training run?
-# 4. Initialise all weights to zero. Show that every hidden unit then receives the same
-#    gradient and stays identical forever — why random initialisation is needed.
+# 4. The symmetry problem. Initialise the spiral network with every weight of a layer
+#    equal (all of $W_1$ = 0.1, all of $W_2$ = 0.1, biases 0) and train it as above. Show
+#    that all 64 hidden units receive the same gradient at every step and still have
+#    identical weights after training, so the network computes what *one* hidden unit
+#    could; compare its accuracy with the random initialisation. (Why are all-zero
+#    weights even worse with ReLU?)
 # 5. Compute the full softmax Jacobian $\partial p / \partial z$ (a $K\times K$ matrix) for
 #    one sample and check that $J^T \cdot (-\text{onehot}(t)/p_t) = p - \text{onehot}(t)$.
