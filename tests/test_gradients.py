@@ -142,7 +142,7 @@ def test_gradcheck_catches_a_wrong_backward():
     rng = np.random.default_rng(1)
     x = away_from_zero(rng, (2, 5))
     report = tc.gradcheck(BrokenReLU(), x)
-    assert not report.passed()
+    assert not report.passed
     with pytest.raises(AssertionError, match=r"input x at index \(\d+, \d+\): analytic .* vs numeric"):
         tc.assert_gradients_close(BrokenReLU(), x)
     assert "FAIL" in str(report)

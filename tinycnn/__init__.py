@@ -12,7 +12,7 @@ next to a readable NumPy twin; every gradient is checked against finite differen
 """
 __version__ = "0.1.0"
 
-from tinycnn import datasets, init, layers, losses, metrics, optim, transforms, viz
+from tinycnn import datasets, init, layers, losses, metrics, models, optim, transforms, viz
 from tinycnn.backend import get_backend, set_backend, use_backend
 from tinycnn.gradcheck import assert_gradients_close, gradcheck
 from tinycnn.model import Sequential
@@ -25,7 +25,7 @@ __all__ = [
     "__version__", "Sequential", "Parameter", "load_model", "gradcheck", "assert_gradients_close",
     "get_backend", "set_backend", "use_backend", "warmup", "set_num_threads", "History", "EarlyStopping",
     "receptive_field",
-    "layers", "losses", "optim", "init", "datasets", "transforms", "metrics", "viz",
+    "layers", "losses", "optim", "init", "datasets", "transforms", "metrics", "viz", "models",
 ]
 
 

@@ -7,6 +7,7 @@ first; each layer adds its parameter gradients into ``p.grad`` on the way.
 import numpy as np
 
 from tinycnn.layers.base import Layer
+from tinycnn.summary import infer_shapes, summarize
 
 __all__ = ["Sequential"]
 
@@ -33,6 +34,8 @@ class Sequential:
                 raise TypeError(f"Sequential: item {k} is a {type(layer).__name__}, not a tinycnn Layer")
         self.layers = list(layers)
         self.meta = {"input_shape": None if input_shape is None else list(input_shape)}
+        if input_shape is not None:  # shape inference at build time: mismatches fail here
+            infer_shapes(self.layers, input_shape)
 
     # ------------------------------------------------------------ forward / backward
     def forward(self, x):
@@ -92,24 +95,42 @@ class Sequential:
 
     # ------------------------------------------------------------ description
     def summary(self, input_shape=None):
-        """A table: layer, output shape, parameter count and how the count comes about."""
-        shape = input_shape or self.meta.get("input_shape")
-        rows = [("Layer", "Output shape", "Params", "Formula")]
-        total = 0
+        """A table: layer, output shape, parameter count and how the count comes about,
+        with trainable and frozen totals.
+
+        ``input_shape`` is per sample, e.g. ``(1, 28, 28)`` (default: the one the model was
+        built or first called with). Shapes are inferred layer by layer, so a layer that
+        cannot take its input (a Dense after a Flatten of the wrong size) raises
+        ``ValueError`` naming both sizes. Returns a :class:`~tinycnn.summary.ModelSummary`:
+        a string that a REPL or notebook shows as the table.
+        """
+        return summarize(self, input_shape or self.meta.get("input_shape"))
+
+    def output_shapes(self, input_shape):
+        """Per-sample output shape of every layer for a per-sample ``input_shape``;
+        ``ValueError`` (naming the layer and both sizes) if one does not fit."""
+        return [out for _, out in infer_shapes(self.layers, input_shape)]
+
+    # ------------------------------------------------------------ freezing and kinks
+    def freeze(self):
+        """Freeze every layer: optimizers stop updating all parameters (see
+        :meth:`tinycnn.layers.Layer.freeze`). To freeze a part, freeze its layers:
+        ``for layer in model[:6]: layer.freeze()``."""
         for layer in self.layers:
-            count = sum(p.size for p in layer.parameters())
-            total += count
-            if shape is not None:
-                shape = layer.output_shape(tuple(shape))
-            out = "?" if shape is None else "(N, " + ", ".join(str(s) for s in shape) + ")"
-            formula = layer.param_formula()
-            rows.append((repr(layer), out, f"{count:,}", f"{formula} = {count:,}" if formula else ""))
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        line = "-" * (sum(widths) + 6)
-        fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
-        text = [fmt(rows[0]), line] + [fmt(r) for r in rows[1:]] + [line]
-        text.append(f"Total parameters: {total:,} (trainable: {total:,})")
-        return "\n".join(text)
+            layer.freeze()
+        return self
+
+    def unfreeze(self):
+        """Make every parameter trainable again."""
+        for layer in self.layers:
+            layer.unfreeze()
+        return self
+
+    def kink_states(self):
+        """Every layer's discrete decisions from the last forward, labelled by layer
+        (see :meth:`tinycnn.layers.Layer.kink_states`); used by :func:`tinycnn.gradcheck`."""
+        return [(f"layer {k} {label}", state) for k, layer in enumerate(self.layers)
+                for label, state in layer.kink_states()]
 
     def __repr__(self):
         inner = ",\n".join(f"  {layer!r}" for layer in self.layers)

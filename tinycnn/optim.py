@@ -21,26 +21,51 @@ import math
 
 import numpy as np
 
+from tinycnn.checks import as_float, as_int
+from tinycnn.parameter import Parameter
+
 __all__ = ["Optimizer", "SGD", "Adam", "StepLR", "CosineLR"]
 
 
 def _check_number(owner, name, value, low, high=math.inf, low_inclusive=False):
-    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and (
-        (value >= low if low_inclusive else value > low) and value < high)
-    if not ok:
-        bracket = "[" if low_inclusive else "("
-        raise ValueError(f"{owner}: {name} must be a number in {bracket}{low}, {high}), got {value!r}")
-    return float(value)
+    """A hyper-parameter as a float in the interval; NumPy scalars (``np.float32(0.5)``) pass."""
+    return as_float(value, name, owner, low, high, low_inclusive=low_inclusive)
+
+
+def _check_params(owner, params):
+    """The list of :class:`~tinycnn.Parameter` objects an optimizer updates.
+
+    Catches the usual slips: a model or a layer instead of its ``parameters()``, a single
+    Parameter, an item that is not a Parameter, the same Parameter listed twice.
+    """
+    hint = f"pass its parameters: {owner}(model.parameters(), lr=...)"
+    if hasattr(params, "parameters") and callable(params.parameters):
+        raise TypeError(f"{owner}: got a {type(params).__name__} (a model or layer) instead of "
+                        f"its parameters; {hint}")
+    if isinstance(params, Parameter):
+        raise TypeError(f"{owner}: got a single Parameter; pass a list: {owner}([p], lr=...)")
+    try:
+        params = list(params)
+    except TypeError:
+        raise TypeError(f"{owner}: params must be a list of tc.Parameter, got "
+                        f"{type(params).__name__}; {hint}") from None
+    if not params:
+        raise ValueError(f"{owner}: got an empty parameter list (pass model.parameters())")
+    for k, p in enumerate(params):
+        if not isinstance(p, Parameter):
+            raise TypeError(f"{owner}: item {k} of params is a {type(p).__name__}, not a "
+                            f"tc.Parameter; {hint}")
+    if len({id(p) for p in params}) != len(params):
+        raise ValueError(f"{owner}: the same Parameter appears more than once in params; "
+                         "it would be updated twice per step")
+    return params
 
 
 class Optimizer:
     """Holds the parameter list; subclasses implement ``step``."""
 
     def __init__(self, params, lr):
-        self.params = list(params)
-        if not self.params:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list "
-                             "(pass model.parameters())")
+        self.params = _check_params(type(self).__name__, params)
         self.lr = _check_number(type(self).__name__, "lr", lr, 0)
 
     def zero_grad(self):
@@ -65,6 +90,8 @@ class SGD(Optimizer):
 
     def step(self):
         for k, p in enumerate(self.params):
+            if not p.trainable:  # frozen (layer.freeze()): no decay, no momentum, no update
+                continue
             g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
             if self.momentum:
                 v = self.velocity[k]
@@ -79,6 +106,8 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr)
+        if not isinstance(betas, (tuple, list, np.ndarray)) or len(betas) != 2:
+            raise TypeError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
         b1, b2 = betas
         self.betas = (_check_number("Adam", "betas[0]", b1, 0, 1, True),
                       _check_number("Adam", "betas[1]", b2, 0, 1, True))
@@ -92,6 +121,8 @@ class Adam(Optimizer):
         self.t += 1
         b1, b2 = self.betas
         for p, m, v in zip(self.params, self.m, self.v):
+            if not p.trainable:  # frozen (layer.freeze()): its moments stay untouched too
+                continue
             g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
             m *= b1
             m += (1 - b1) * g
@@ -125,9 +156,7 @@ class StepLR(_Schedule):
 
     def __init__(self, optimizer, step_size, gamma=0.1):
         super().__init__(optimizer)
-        if not isinstance(step_size, int) or step_size < 1:
-            raise ValueError(f"StepLR: step_size must be an int >= 1, got {step_size!r}")
-        self.step_size = step_size
+        self.step_size = as_int(step_size, "step_size", "StepLR")
         self.gamma = _check_number("StepLR", "gamma", gamma, 0)
 
     def lr_at(self, epoch):
@@ -139,9 +168,7 @@ class CosineLR(_Schedule):
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
         super().__init__(optimizer)
-        if not isinstance(T_max, int) or T_max < 1:
-            raise ValueError(f"CosineLR: T_max must be an int >= 1, got {T_max!r}")
-        self.T_max = T_max
+        self.T_max = as_int(T_max, "T_max", "CosineLR")
         self.eta_min = _check_number("CosineLR", "eta_min", eta_min, 0, low_inclusive=True)
 
     def lr_at(self, epoch):

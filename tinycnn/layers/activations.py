@@ -19,6 +19,8 @@ __all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh"]
 
 
 class _Activation(Layer):
+    _kink_at_zero = False  # ReLU and LeakyReLU bend at x = 0: gradcheck must know
+
     def forward(self, x):
         check_input(self, x)
         y = self._f(x)
@@ -30,9 +32,16 @@ class _Activation(Layer):
         check_dy(self, dy, x.shape)
         return self._df(x, y, dy.astype(x.dtype, copy=False))
 
+    def kink_states(self):
+        """``[x > 0]`` for an activation with a kink at 0 (which side each input is on)."""
+        if not self._kink_at_zero or self._cache is None:
+            return []
+        return [(f"{self!r} input crossed 0", self._cache[0] > 0)]
+
 
 class ReLU(_Activation):
     """Rectified linear unit, ``max(0, x)``."""
+    _kink_at_zero = True
 
     def _f(self, x):
         return np.maximum(x, 0)
@@ -43,6 +52,7 @@ class ReLU(_Activation):
 
 class LeakyReLU(_Activation):
     """``x`` for positive ``x``, ``alpha·x`` otherwise (so negative inputs still learn)."""
+    _kink_at_zero = True
 
     def __init__(self, alpha=0.01):
         super().__init__()

@@ -8,11 +8,39 @@ NumPy traceback from deep inside a kernel.
 """
 import numpy as np
 
-__all__ = ["Layer", "check_input", "check_dy", "check_positive_int", "pair"]
+__all__ = ["Layer", "REGISTRY", "register_layer", "check_input", "check_dy", "check_positive_int", "pair"]
+
+
+#: Layer classes by name: what ``load_model`` may build from a file's JSON. Every public
+#: subclass of :class:`Layer` adds itself when its ``class`` statement runs (see
+#: :func:`register_layer`), so a layer in a new module needs no edit anywhere else.
+REGISTRY = {}
+
+
+def register_layer(cls):
+    """Put ``cls`` into :data:`REGISTRY` under its class name; returns ``cls``.
+
+    Called for every ``Layer`` subclass. Skipped: private names (``_Pool2D``) and classes
+    defined inside a function. A name keeps its first owner: a different class of the same
+    name (another module) is not registered, so it cannot silently replace a built-in layer
+    when files are loaded; redefining the same class (a re-run notebook cell) replaces it.
+    """
+    name = cls.__name__
+    if name.startswith("_") or "<locals>" in cls.__qualname__:
+        return cls
+    old = REGISTRY.get(name)
+    if old is None or (old.__module__, old.__qualname__) == (cls.__module__, cls.__qualname__):
+        REGISTRY[name] = cls
+    return cls
 
 
 class Layer:
     """Base class: ``forward``, ``backward``, ``parameters``, ``train``/``eval``, ``__call__``."""
+
+    def __init_subclass__(cls, **kwargs):
+        """Register every subclass by name (for model files); see :func:`register_layer`."""
+        super().__init_subclass__(**kwargs)
+        register_layer(cls)
 
     def __init__(self):
         self.training = True
@@ -107,6 +135,71 @@ class Layer:
     def config(self):
         """Constructor keyword arguments that rebuild this layer (JSON-serialisable)."""
         return {}
+
+    # --- model files (tinycnn.saving): everything a file needs, asked through these hooks
+    #     so saving.py never names a layer type. A new layer overrides only what it has.
+    @classmethod
+    def array_shapes(cls, config):
+        """Shape of every array this layer saves, for a given ``config()``, without building it.
+
+        ``{name: shape}`` for the layer's *own* parameters (by ``Parameter.name``) and its
+        :meth:`state_arrays`, e.g. ``Conv2D.array_shapes({"in_channels": 1, "out_channels":
+        6, "kernel_size": [5, 5], ...}) == {"weight": (6, 1, 5, 5), "bias": (6,)}``. The
+        loader compares these with the ``.npy`` headers in the file *before* it builds the
+        layer, so a file whose config asks for terabytes is refused before anything is
+        allocated. Compute from ``config`` only (it comes from the file: raise ``TypeError``
+        or ``ValueError`` if it is malformed); allocate nothing. The default, ``{}``, is right
+        for a layer without arrays; ``save`` checks the answer against the real arrays, so a
+        layer with weights that forgets this hook cannot be saved.
+        """
+        return {}
+
+    def state_arrays(self):
+        """Arrays that are saved and loaded but never optimised: ``{name: ndarray}``.
+
+        E.g. BatchNorm's ``{"running_mean": ..., "running_var": ...}``. They are not
+        :class:`~tinycnn.Parameter` objects and are not in :meth:`parameters`, so no optimizer
+        touches them. Names are Python identifiers, distinct from the parameter names; only
+        this layer's own state (a container does not repeat its children's). Default ``{}``.
+        """
+        return {}
+
+    def load_state_arrays(self, arrays):
+        """Restore :meth:`state_arrays` from ``{name: ndarray}`` when a model is loaded.
+
+        The loader has already checked names, shapes and dtypes against :meth:`array_shapes`.
+        The default sets each as an attribute of the same name (``self.running_mean = ...``);
+        override it if the state lives elsewhere.
+        """
+        own = self.state_arrays()
+        for name, value in arrays.items():
+            if name not in own:
+                raise ValueError(f"{self!r}: no state array named {name!r} (has {sorted(own)})")
+            setattr(self, name, value)
+
+    def children(self):
+        """Sub-layers this layer holds, in named groups: ``{"layers": [...], "shortcut": [...]}``.
+
+        A container (e.g. ``Residual``) returns its layers here so that save/load recurse into
+        them: each child is saved as a nested entry and rebuilt before its parent, and
+        :meth:`from_config` receives them back in the same groups and order. Group names are
+        Python identifiers; a group may be empty. A container's :meth:`parameters` includes
+        its children's parameters (the saver stores each parameter once, with the child that
+        owns it). Default ``{}``: a plain layer.
+        """
+        return {}
+
+    @classmethod
+    def from_config(cls, config, children):
+        """Build a layer from its saved ``config()`` and rebuilt ``children()`` groups.
+
+        The default is ``cls(**config)`` for a layer without children. A container overrides
+        it, e.g. ``Residual``: ``cls(*children["layers"], shortcut=children["shortcut"] or
+        None, **config)``. Weights are set by the loader afterwards.
+        """
+        if children:
+            raise TypeError(f"{cls.__name__} holds no sub-layers, got groups {sorted(children)}")
+        return cls(**config)
 
     def __repr__(self):
         return f"{type(self).__name__}()"

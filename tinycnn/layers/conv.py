@@ -27,6 +27,14 @@ __all__ = ["Conv2D"]
 class Conv2D(Layer):
     """Convolution with ``out_channels`` filters of ``kernel_size`` over ``in_channels``.
 
+    ``padding`` is an int, a pair ``(p_h, p_w)`` of zero rows/columns added on each side,
+    or a word: ``"valid"`` (no padding, 0) or ``"same"`` (output as large as the input:
+    :math:`p = (K-1)/2`). As in PyTorch, ``"same"`` needs ``stride=1`` -- with stride s,
+    ``padding=K//2`` gives ``H_o = ceil(H / s)`` for an odd K -- and, because
+    tinycnn pads both sides equally, an odd kernel size.
+
+    >>> Conv2D(3, 8, kernel_size=3, padding="same", rng=0).output_shape((3, 32, 32))
+    (8, 32, 32)
     >>> conv = Conv2D(1, 6, kernel_size=5, padding=2, rng=0)
     >>> conv.forward(np.zeros((2, 1, 28, 28), np.float32)).shape
     (2, 6, 28, 28)
@@ -40,11 +48,33 @@ class Conv2D(Layer):
         self.out_channels = check_positive_int(out_channels, "out_channels", name)
         self.kernel_size = pair(kernel_size, "kernel_size", name)
         self.stride = pair(stride, "stride", name)
-        self.padding = pair(padding, "padding", name, minimum=0)
+        self.padding_mode = padding if isinstance(padding, str) else None
+        self.padding = pair(self._padding_from_word(padding, name), "padding", name, minimum=0)
         self.init = init if isinstance(init, str) else getattr(init, "__name__", "custom")
         shape = (self.out_channels, self.in_channels) + self.kernel_size
         self.weight = Parameter(get_initializer(init)(shape, as_generator(rng), dtype), "weight")
         self.bias = Parameter(np.zeros(self.out_channels, dtype=dtype), "bias")
+
+    def _padding_from_word(self, padding, name):
+        """``"valid"`` -> 0, ``"same"`` -> (K-1)/2 per axis; numbers pass through."""
+        if not isinstance(padding, str):
+            return padding
+        if padding == "valid":
+            return 0
+        if padding != "same":
+            raise ValueError(f"{name}: padding must be an int, a pair of ints, 'same' or 'valid'; "
+                             f"got {padding!r}")
+        if self.stride != (1, 1):
+            raise ValueError(
+                f"{name}: padding='same' needs stride 1 (as in PyTorch), got stride {self.stride}; "
+                "with an odd kernel, padding=kernel_size//2 gives H_out = ceil(H / stride)")
+        if any(k % 2 == 0 for k in self.kernel_size):
+            raise ValueError(
+                f"{name}: padding='same' needs an odd kernel size, got {self.kernel_size}: an even "
+                "kernel needs one more padded row on one side than on the other (PyTorch puts it "
+                "at the bottom/right) and tinycnn pads both sides equally; use an odd kernel or an "
+                "explicit padding")
+        return tuple((k - 1) // 2 for k in self.kernel_size)
 
     def forward(self, x):
         check_input(self, x, ndim=4, dtype=self.weight.data.dtype)
@@ -73,8 +103,15 @@ class Conv2D(Layer):
         return dx
 
     def output_shape(self, input_shape):
+        """``(F, H_o, W_o)`` for a per-sample ``(C, H, W)``; ValueError if it does not fit."""
+        if len(input_shape) != 3 or input_shape[0] != self.in_channels:
+            raise ValueError(f"{self!r} expects a per-sample input ({self.in_channels}, H, W), "
+                             f"got {tuple(input_shape)}")
         _, H, W = input_shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        if H + 2 * ph < kh or W + 2 * pw < kw:
+            raise ValueError(f"{self!r}: kernel {kh}×{kw} is larger than the padded input "
+                             f"{H + 2 * ph}×{W + 2 * pw} (input {tuple(input_shape)})")
         return (self.out_channels, (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1)
 
     def receptive_window(self, input_shape):
@@ -88,13 +125,26 @@ class Conv2D(Layer):
     def config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
                 "kernel_size": list(self.kernel_size), "stride": list(self.stride),
-                "padding": list(self.padding)}
+                "padding": self.padding_mode or list(self.padding)}
+
+    @classmethod
+    def array_shapes(cls, config):
+        """``weight (F, C, KH, KW)`` and ``bias (F,)`` for a saved ``config`` (no allocation)."""
+        name = f"Conv2D({config.get('in_channels')}→{config.get('out_channels')})"
+        C = check_positive_int(config["in_channels"], "in_channels", name)
+        F = check_positive_int(config["out_channels"], "out_channels", name)
+        shapes = {"weight": (F, C) + pair(config["kernel_size"], "kernel_size", name)}
+        if config.get("bias", True):            # no bias array for Conv2D(..., bias=False)
+            shapes["bias"] = (F,)
+        return shapes
 
     def __repr__(self):
         k = self.kernel_size[0] if self.kernel_size[0] == self.kernel_size[1] else self.kernel_size
         extra = ""
         if self.stride != (1, 1):
             extra += f", s={self.stride[0] if self.stride[0] == self.stride[1] else self.stride}"
-        if self.padding != (0, 0):
+        if self.padding_mode is not None:
+            extra += f", p={self.padding_mode}"
+        elif self.padding != (0, 0):
             extra += f", p={self.padding[0] if self.padding[0] == self.padding[1] else self.padding}"
         return f"Conv2D({self.in_channels}→{self.out_channels}, k={k}{extra})"

@@ -51,6 +51,13 @@ class Dense(Layer):
         return dx
 
     def output_shape(self, input_shape):
+        """``(out_features,)``; ValueError if ``input_shape`` is not ``(in_features,)``."""
+        if len(input_shape) != 1:
+            raise ValueError(f"{self!r} expects a flat input (features,), got {tuple(input_shape)}; "
+                             "hint: put a Flatten() layer before it")
+        if input_shape[0] != self.in_features:
+            raise ValueError(f"{self!r} expects {self.in_features} input features, got {input_shape[0]} "
+                             f"(hint: Dense({input_shape[0]}, {self.out_features}))")
         return (self.out_features,)
 
     def receptive_window(self, input_shape):
@@ -62,6 +69,14 @@ class Dense(Layer):
 
     def config(self):
         return {"in_features": self.in_features, "out_features": self.out_features}
+
+    @classmethod
+    def array_shapes(cls, config):
+        """``weight (O, I)`` and ``bias (O,)`` for a saved ``config`` (no allocation)."""
+        name = f"Dense({config.get('in_features')}→{config.get('out_features')})"
+        I = check_positive_int(config["in_features"], "in_features", name)  # noqa: E741
+        O = check_positive_int(config["out_features"], "out_features", name)  # noqa: E741
+        return {"weight": (O, I), "bias": (O,)}
 
     def __repr__(self):
         return f"Dense({self.in_features}→{self.out_features})"
