@@ -46,7 +46,7 @@ def test_lenet_parameter_count_and_summary():
     assert "Conv2D(1→6, k=5, p=2)" in text and "(N, 6, 28, 28)" in text
     assert "(5·5·1 + 1)·6 = 156" in text and "(400 + 1)·120 = 48,120" in text
     assert "(N, 16, 5, 5)" in text and "(N, 10)" in text
-    assert text.strip().endswith("Total parameters: 61,706 (trainable: 61,706)")
+    assert text.strip().endswith("Total parameters: 61,706 (trainable: 61,706, frozen: 0)")
 
 
 def test_fit_learns_a_separable_problem():
