@@ -156,7 +156,7 @@ def test_bad_model_files(tmp_path, edit, message):
 def test_model_file_with_pickled_object_is_refused(tmp_path):
     path = tmp_path / "evil.npz"
     np.savez(path, architecture=np.array([{"class": "Dense"}], dtype=object))
-    with pytest.raises(ValueError, match="not a tinycnn model file"):
+    with pytest.raises(ValueError, match="not a valid tinycnn model file"):
         tc.load_model(path)
 
 

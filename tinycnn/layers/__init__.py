@@ -9,5 +9,6 @@ from tinycnn.layers.pooling import AvgPool2D, MaxPool2D
 __all__ = ["Layer", "Conv2D", "MaxPool2D", "AvgPool2D", "Dense", "Flatten",
            "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout"]
 
-#: name -> class, used by ``load_model`` to rebuild an architecture from its JSON.
-REGISTRY = {name: globals()[name] for name in __all__ if name != "Layer"}
+#: name -> class, used by ``load_model`` to rebuild an architecture from its JSON. Every
+#: public Layer subclass registers itself (tinycnn.layers.base.register_layer).
+from tinycnn.layers.base import REGISTRY  # noqa: E402
