@@ -23,6 +23,8 @@ finite for any logit.
 """
 import numpy as np
 
+from tinycnn.layers.activations import sigmoid
+
 __all__ = ["Loss", "SoftmaxCrossEntropy", "MSE", "BinaryCrossEntropyWithLogits", "softmax"]
 
 
@@ -144,7 +146,7 @@ class BinaryCrossEntropyWithLogits(Loss):
 
     def backward(self):
         z, t, w = self._cached()
-        s = np.exp(-_softplus(-z))                          # σ(z), stable
+        s = sigmoid(z)                                      # σ(z), stable for any z
         return ((w * t * (s - 1) + (1 - t) * s) / z.size).astype(z.dtype)
 
     def __repr__(self):

@@ -39,10 +39,13 @@ class Sequential:
 
     # ------------------------------------------------------------ forward / backward
     def forward(self, x):
-        if self.meta.get("input_shape") is None and isinstance(x, np.ndarray) and x.ndim >= 2:
-            self.meta["input_shape"] = list(x.shape[1:])
+        """``y`` for a batch ``x``; the first successful call records ``meta["input_shape"]``."""
+        x_in = x
         for layer in self.layers:
             x = layer.forward(x)
+        # recorded only after every layer accepted x: a refused input leaves no trace
+        if self.meta.get("input_shape") is None and isinstance(x_in, np.ndarray) and x_in.ndim >= 2:
+            self.meta["input_shape"] = list(x_in.shape[1:])
         return x
 
     __call__ = forward
@@ -143,24 +146,74 @@ class Sequential:
         return self.layers[k]
 
     # ------------------------------------------------------------ training helpers
-    def fit(self, x, y, **kwargs):
-        """Train with minibatch gradient descent; see :func:`tinycnn.train.fit`."""
+    #: Set to True (e.g. by a callback) to make ``fit`` stop after the current batch.
+    stop_training = False
+
+    def fit(self, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_data=None,
+            shuffle=True, seed=None, verbose=True, scheduler=None, callbacks=(), augment=None,
+            sampler=None):
+        """Train with minibatch gradient descent; returns a :class:`~tinycnn.callbacks.History`.
+
+        Each epoch shuffles ``(x, y)`` into batches; per batch: forward, ``loss``, backward,
+        ``optimizer.step()`` (see :mod:`tinycnn.train`). Everything is checked before the
+        first step, and a refused call changes nothing in the model.
+
+        Parameters
+        ----------
+        x : (N, C, H, W) images or (N, features) vectors; cast to the model's dtype.
+        y : (N,) targets: integer class labels for ``SoftmaxCrossEntropy``, 0/1 for
+            ``BinaryCrossEntropyWithLogits``, values of the output's shape for ``MSE``.
+        loss : a loss object, e.g. ``losses.SoftmaxCrossEntropy()`` (an instance, not the class).
+        optimizer : built from this model, e.g. ``optim.SGD(model.parameters(), lr=0.1)``.
+        epochs, batch_size : ints >= 1 (NumPy integers welcome).
+        validation_data : ``(x_val, y_val)``, scored after every epoch as ``val_loss``, ...
+        shuffle : reshuffle the samples every epoch.
+        seed : fixes shuffling, augmentation and dropout: the same seed, the same run.
+        verbose : ``True``/``1``: a progress bar in a terminal, one line per epoch elsewhere
+            (logs, CI, notebooks); ``2``: always one line per epoch; ``False``/``0``: silent.
+        scheduler : e.g. ``optim.StepLR(optimizer, ...)``, stepped after each epoch.
+        callbacks : list of callback objects, e.g. ``[EarlyStopping(patience=3)]``; Keras's
+            protocol (``on_epoch_end(epoch, logs)``, ``self.model``,
+            ``model.stop_training``), see :mod:`tinycnn.callbacks`.
+        augment : ``augment(x_batch, rng) -> x_batch``, applied to each training batch.
+        sampler : ``sampler(y, batch_size, rng) -> iterable of index arrays``, replaces
+            plain shuffling (e.g. ``datasets.balanced_batches``).
+
+        Returns a ``History``: ``history["loss"]``, ``history["val_accuracy"]``, ...
+
+        Raises ``DivergenceError`` (a ``FloatingPointError``) at the first NaN or inf in
+        an output, the loss, a gradient or a weight, naming the epoch and batch; the model
+        keeps its last finite weights.
+        """
         from tinycnn.train import fit
-        return fit(self, x, y, **kwargs)
+        return fit(self, x, y, loss=loss, optimizer=optimizer, epochs=epochs,
+                   batch_size=batch_size, validation_data=validation_data, shuffle=shuffle,
+                   seed=seed, verbose=verbose, scheduler=scheduler, callbacks=callbacks,
+                   augment=augment, sampler=sampler)
 
-    def evaluate(self, x, y, **kwargs):
-        """Loss and accuracy on ``(x, y)``; see :func:`tinycnn.train.evaluate`."""
+    def evaluate(self, x, y, *, loss=None, batch_size=256):
+        """Mean loss (and accuracy, for classification) on ``(x, y)`` in eval mode.
+
+        Returns ``{"loss": float, "accuracy": float}``. Without ``loss`` it picks the one
+        that fits the model's output: ``BinaryCrossEntropyWithLogits`` for one output and
+        0/1 targets, ``SoftmaxCrossEntropy`` for several outputs and integer labels;
+        otherwise it asks you to pass ``loss=``. ``batch_size`` only bounds memory.
+        """
         from tinycnn.train import evaluate
-        return evaluate(self, x, y, **kwargs)
+        return evaluate(self, x, y, loss=loss, batch_size=batch_size)
 
-    def predict(self, x, **kwargs):
-        """Class probabilities in eval mode, batched; see :func:`tinycnn.train.predict`."""
+    def predict(self, x, *, batch_size=256, logits=False):
+        """Class probabilities in eval mode, computed batch by batch; no cache is kept.
+
+        Softmax over the outputs, or the sigmoid for a model with one output (the
+        probability of class 1). ``logits=True`` returns the raw outputs instead.
+        """
         from tinycnn.train import predict
-        return predict(self, x, **kwargs)
+        return predict(self, x, batch_size=batch_size, logits=logits)
 
-    def predict_classes(self, x, **kwargs):
-        """Predicted class index per sample (argmax, or probability > 0.5 for one output)."""
-        probs = self.predict(x, **kwargs)
+    def predict_classes(self, x, *, batch_size=256):
+        """Predicted class index per sample: argmax, or probability > 0.5 for one output."""
+        probs = self.predict(x, batch_size=batch_size)
         return (probs[:, 0] > 0.5).astype(np.int64) if probs.shape[1] == 1 else probs.argmax(axis=1)
 
     # ------------------------------------------------------------ files

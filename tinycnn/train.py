@@ -8,117 +8,41 @@ One training step on a minibatch ``(x_b, y_b)`` is the whole algorithm::
     model.backward(loss.backward())     # chain rule: every p.grad = dL/dp
     optimizer.step()                    # p <- p - lr * (update rule)
 
-Everything else here is bookkeeping: shuffling, validation, progress bars, schedules and
-callbacks. Randomness (shuffle, augmentation, dropout) comes from ``seed`` only.
+Everything else here is bookkeeping: checks before training (:mod:`tinycnn.fit_checks`),
+shuffling, validation, progress output, schedules, callbacks (:mod:`tinycnn.callbacks`)
+and a guard against divergence. Randomness (shuffle, augmentation, dropout) comes from
+``seed`` only. The arguments are documented on :meth:`tinycnn.Sequential.fit` and friends,
+which call these functions.
 """
 import numpy as np
 
+from tinycnn.callbacks import Callback, EarlyStopping, History
+from tinycnn.checks import as_bool, as_int
+from tinycnn.fit_checks import (check_callable, check_callbacks, check_loss, check_optimizer,
+                                check_pair, check_targets, check_x, check_y, probe)
+from tinycnn.layers.activations import sigmoid
 from tinycnn.layers.dropout import Dropout
 from tinycnn.losses import BinaryCrossEntropyWithLogits, SoftmaxCrossEntropy, softmax
+from tinycnn.progress import Progress
 
-__all__ = ["History", "Callback", "EarlyStopping", "fit", "evaluate", "predict", "minibatches"]
-
-
-class History:
-    """Per-epoch metrics: ``history.history["loss"]``, ``["val_accuracy"]``, ... and ``.epoch``."""
-
-    def __init__(self):
-        self.history = {}
-        self.epoch = []
-
-    def append(self, epoch, logs):
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(value)
-
-    def to_dict(self):
-        return {"epoch": list(self.epoch), **{k: list(v) for k, v in self.history.items()}}
-
-    def __repr__(self):
-        return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
+__all__ = ["History", "Callback", "EarlyStopping", "DivergenceError", "fit", "evaluate",
+           "predict", "minibatches", "default_loss"]
 
 
-class Callback:
-    """Hooks into ``fit``. ``on_epoch_end`` returns True to stop training."""
+class DivergenceError(FloatingPointError):
+    """Training produced NaN or inf. ``epoch`` and ``batch`` say where (from 1), ``history``
+    holds the epochs completed before; the model keeps its last finite weights."""
 
-    def on_train_begin(self, model):
-        pass
-
-    def on_epoch_end(self, model, epoch, logs):
-        return False
-
-    def on_train_end(self, model):
-        pass
-
-
-class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved for ``patience`` epochs.
-
-    With ``restore_best=True`` the weights of the best epoch are put back at the end, so the
-    model you get is the one that did best on validation data, not the last (overfit) one.
-    """
-
-    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto", restore_best=True):
-        if not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"EarlyStopping: patience must be an int >= 0, got {patience!r}")
-        if mode == "auto":
-            mode = "max" if "acc" in monitor or "auc" in monitor else "min"
-        if mode not in ("min", "max"):
-            raise ValueError(f"EarlyStopping: mode must be 'min', 'max' or 'auto', got {mode!r}")
-        self.monitor, self.patience, self.min_delta, self.mode = monitor, patience, float(min_delta), mode
-        self.restore_best = restore_best
-
-    def on_train_begin(self, model):
-        self.best, self.best_epoch, self.wait, self.best_weights = None, None, 0, None
-        self.stopped_epoch = None
-
-    def on_epoch_end(self, model, epoch, logs):
-        if self.monitor not in logs:
-            raise ValueError(f"EarlyStopping: metric {self.monitor!r} is not logged; available: "
-                             f"{sorted(logs)} (val_* metrics need validation_data)")
-        value = logs[self.monitor]
-        sign = 1 if self.mode == "min" else -1
-        if self.best is None or sign * (self.best - value) > self.min_delta:
-            self.best, self.best_epoch, self.wait = value, epoch, 0
-            if self.restore_best:
-                self.best_weights = [p.data.copy() for p in model.parameters()]
-            return False
-        self.wait += 1
-        if self.wait > self.patience:
-            self.stopped_epoch = epoch
-            return True
-        return False
-
-    def on_train_end(self, model):
-        if self.restore_best and self.best_weights is not None:
-            for p, w in zip(model.parameters(), self.best_weights):
-                p.data[...] = w
+    def __init__(self, message, epoch, batch, history):
+        super().__init__(message)
+        self.epoch, self.batch, self.history = epoch, batch, history
 
 
 def minibatches(n, batch_size, shuffle=True, rng=None):
-    """Index arrays covering ``range(n)`` in batches (the last one may be smaller)."""
-    order = rng.permutation(n) if shuffle else np.arange(n)
+    """Index arrays covering ``range(n)`` in batches of ``batch_size`` (the last may be smaller)."""
+    batch_size = as_int(batch_size, "batch_size", "minibatches")
+    order = np.random.default_rng(rng).permutation(n) if shuffle else np.arange(n)
     return [order[k:k + batch_size] for k in range(0, n, batch_size)]
-
-
-def _check_data(x, y, model, where):
-    if not isinstance(x, np.ndarray) or x.dtype.kind not in "fiu":
-        raise TypeError(f"{where}: expected x as a numeric numpy array, got {type(x).__name__}")
-    if x.ndim < 2 or x.shape[0] == 0:
-        raise ValueError(f"{where}: expected x with a batch axis, (N, C, H, W) or (N, features), got shape {x.shape}")
-    x = x.astype(model.dtype, copy=False)   # the model-level API casts for the user
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{where}: x contains NaN or inf values ({int(np.sum(~np.isfinite(x)))} of {x.size})")
-    if y is not None:
-        y = np.asarray(y)
-        if y.shape[0] != x.shape[0]:
-            raise ValueError(f"{where}: x has {x.shape[0]} samples but y has {y.shape[0]}; they must match")
-    return x, y
-
-
-def _check_positive(name, value):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"fit: {name} must be an int >= 1, got {value!r}")
 
 
 def _correct(loss, out, y):
@@ -130,24 +54,70 @@ def _correct(loss, out, y):
     return None
 
 
+def _call(callbacks, hook, *args):
+    for cb in callbacks:
+        method = getattr(cb, hook, None)
+        if callable(method):
+            method(*args)
+
+
+def _diverged(what, epoch, batch, steps, lr, x_range, history, restored):
+    weights = ("the weights from before this batch's update were put back"
+               if restored else "its weights are the last finite ones (this batch was not applied)")
+    raise DivergenceError(
+        f"fit: training diverged at epoch {epoch}, batch {batch} of {steps}: {what} became NaN or "
+        f"inf, so training stopped and {weights}. Likely causes: a learning rate too high "
+        f"(lr={lr:g}: try one 10x smaller), or bad data: inputs far from 0 (x spans "
+        f"[{x_range[0]:.4g}, {x_range[1]:.4g}]; normalise it, e.g. transforms.Normalize) or "
+        "targets the loss does not expect.", epoch, batch, history)
+
+
+def _setup(model, x, y, loss, optimizer, epochs, batch_size, validation_data, shuffle, seed,
+           scheduler, callbacks, augment, sampler):
+    """Every check ``fit`` makes before it changes anything; returns the cleaned arguments."""
+    epochs = as_int(epochs, "epochs", "fit")
+    batch_size = as_int(batch_size, "batch_size", "fit")
+    shuffle = as_bool(shuffle, "shuffle", "fit")
+    if seed is not None:
+        seed = as_int(seed, "seed", "fit", minimum=0)
+    loss = check_loss(loss, "fit")
+    optimizer = check_optimizer(optimizer, model, "fit")
+    if scheduler is not None and getattr(scheduler, "optimizer", optimizer) is not optimizer:
+        raise ValueError("fit: the scheduler adjusts a different optimizer than optimizer=; "
+                         "build it from the same one, e.g. optim.StepLR(opt, step_size=...)")
+    callbacks = check_callbacks(callbacks, "fit")
+    check_callable(augment, "augment", "fit", "augment(x_batch, rng) -> x_batch")
+    check_callable(sampler, "sampler", "fit", "sampler(y, batch_size, rng) -> index arrays")
+    x = check_x(x, model, "fit")
+    y = check_y(y, len(x), "fit")
+    out_shape = probe(model, x, "fit")
+    check_targets(loss, out_shape, y, "fit")
+    val = None
+    if validation_data is not None:
+        x_val, y_val = check_pair(validation_data, "fit")
+        x_val = check_x(x_val, model, "fit(validation_data)", "x_val")
+        y_val = check_y(y_val, len(x_val), "fit(validation_data)", "y_val", "x_val")
+        if x_val.shape[1:] != x.shape[1:]:
+            raise ValueError(f"fit: validation samples have shape {x_val.shape[1:]} but training "
+                             f"samples {x.shape[1:]}; prepare both the same way")
+        check_targets(loss, out_shape, y_val, "fit(validation_data)", "y_val")
+        val = (x_val, y_val)
+    return x, y, loss, epochs, batch_size, shuffle, seed, val, callbacks
+
+
 def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_data=None,
         shuffle=True, seed=None, verbose=True, scheduler=None, callbacks=(), augment=None,
         sampler=None):
-    """Train ``model`` on ``(x, y)`` with minibatch gradient descent; returns a ``History``.
-
-    ``scheduler``: an ``optim.StepLR``/``CosineLR``, stepped after each epoch.
-    ``callbacks``: e.g. ``[EarlyStopping(patience=3)]``.
-    ``augment(x_batch, rng) -> x_batch``: applied to each training batch (e.g. a transform).
-    ``sampler(y, batch_size, rng) -> iterable of index arrays``: replaces plain shuffling
-    (e.g. ``datasets.balanced_batches``). ``seed`` fixes shuffling, augmentation and dropout.
-    """
-    from tqdm.auto import tqdm
-
-    x, y = _check_data(x, y, model, "fit")
-    _check_positive("epochs", epochs)
-    _check_positive("batch_size", batch_size)
-    if validation_data is not None:
-        x_val, y_val = _check_data(*validation_data, model, "fit(validation_data)")
+    """Train ``model`` on ``(x, y)``; returns a :class:`History`. See :meth:`Sequential.fit`."""
+    previous_shape = model.meta.get("input_shape")
+    try:
+        x, y, loss, epochs, batch_size, shuffle, seed, val, callbacks = _setup(
+            model, x, y, loss, optimizer, epochs, batch_size, validation_data, shuffle, seed,
+            scheduler, callbacks, augment, sampler)
+        progress = Progress(verbose, epochs)
+    except BaseException:
+        model.meta["input_shape"] = previous_shape   # a refused call leaves no trace
+        raise
     shuffle_ss, augment_ss, dropout_ss = np.random.SeedSequence(seed).spawn(3)
     shuffle_rng, augment_rng = np.random.default_rng(shuffle_ss), np.random.default_rng(augment_ss)
     dropouts = [layer for layer in model.layers if isinstance(layer, Dropout)]
@@ -155,51 +125,89 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
         layer.rng = np.random.default_rng(ss)
 
     history = History()
-    for cb in callbacks:
-        cb.on_train_begin(model)
-    for epoch in range(1, epochs + 1):
+    model.history, model.stop_training = history, False
+    params = model.parameters()
+    before_step = [p.data.copy() for p in params]          # to undo a step that overflows
+    x_range = (float(x.min()), float(x.max()))
+    steps = -(-len(x) // batch_size)
+    for cb in [history] + callbacks:
+        if hasattr(cb, "set_model"):
+            cb.set_model(model)
+        else:
+            cb.model = model
+        if hasattr(cb, "set_params"):
+            cb.set_params({"epochs": epochs, "steps": steps, "verbose": progress.level})
+    _call(callbacks, "on_train_begin", {})
+    logs = {}
+    try:
+        for epoch in range(1, epochs + 1):
+            model.train()
+            batches = list(sampler(y, batch_size, shuffle_rng) if sampler is not None
+                           else minibatches(len(x), batch_size, shuffle, shuffle_rng))
+            _call(callbacks, "on_epoch_begin", epoch, {})
+            progress.start_epoch(epoch, len(batches))
+            total_loss, total_correct, seen = 0.0, 0, 0
+            for batch, idx in enumerate(batches, start=1):
+                _call(callbacks, "on_train_batch_begin", batch, {})
+                xb, yb = x[idx], y[idx]
+                if augment is not None:
+                    xb = augment(xb, augment_rng).astype(model.dtype, copy=False)
+                where = (epoch, batch, len(batches), optimizer_lr(optimizer), x_range, history)
+                # NaN/inf are checked explicitly below, with a better message than NumPy's warning
+                with np.errstate(over="ignore", invalid="ignore"):
+                    out = model.forward(xb)
+                    if not np.all(np.isfinite(out)):
+                        _diverged("the model's output", *where, restored=False)
+                    batch_loss = loss.forward(out, yb)
+                    if not np.isfinite(batch_loss):
+                        _diverged("the loss", *where, restored=False)
+                    optimizer.zero_grad()
+                    model.backward(loss.backward())
+                    if not all(np.all(np.isfinite(p.grad)) for p in params):
+                        name = next(n for n, p in model.named_parameters() if not np.all(np.isfinite(p.grad)))
+                        _diverged(f"the gradient of {name}", *where, restored=False)
+                    for saved, p in zip(before_step, params):
+                        np.copyto(saved, p.data)
+                    optimizer.step()
+                    if not all(np.all(np.isfinite(p.data)) for p in params):
+                        for saved, p in zip(before_step, params):
+                            np.copyto(p.data, saved)
+                        _diverged("a weight after the update", *where, restored=True)
+                total_loss += batch_loss * len(idx)
+                seen += len(idx)
+                correct = _correct(loss, out, yb)
+                batch_logs = {"loss": total_loss / seen}
+                if correct is not None:
+                    total_correct += correct
+                    batch_logs["accuracy"] = total_correct / seen
+                progress.update(total_loss / seen)
+                _call(callbacks, "on_train_batch_end", batch, batch_logs)
+                if model.stop_training:
+                    break
+            logs = {"loss": total_loss / seen}
+            if isinstance(loss, (SoftmaxCrossEntropy, BinaryCrossEntropyWithLogits)):
+                logs["accuracy"] = total_correct / seen
+            if val is not None:
+                logs.update({f"val_{k}": v for k, v in evaluate(model, *val, loss=loss).items()})
+            logs["lr"] = optimizer_lr(optimizer)
+            progress.end_epoch(logs)
+            history.on_epoch_end(epoch, logs)
+            if scheduler is not None:
+                scheduler.step()
+            _call(callbacks, "on_epoch_end", epoch, logs)
+            if model.stop_training:
+                break
+        _call(callbacks, "on_train_end", logs)
+    finally:
+        progress.close()
         model.train()
-        batches = (sampler(y, batch_size, shuffle_rng) if sampler is not None
-                   else minibatches(len(x), batch_size, shuffle, shuffle_rng))
-        batches = list(batches)
-        total_loss, total_correct, seen = 0.0, 0, 0
-        bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{epochs}", disable=not verbose,
-                   leave=True, unit="batch")
-        for idx in batches:
-            xb, yb = x[idx], y[idx]
-            if augment is not None:
-                xb = augment(xb, augment_rng).astype(model.dtype, copy=False)
-            out = model.forward(xb)
-            batch_loss = loss.forward(out, yb)
-            optimizer.zero_grad()
-            model.backward(loss.backward())
-            optimizer.step()
-            total_loss += batch_loss * len(idx)
-            seen += len(idx)
-            correct = _correct(loss, out, yb)
-            if correct is not None:
-                total_correct += correct
-            bar.update(1)
-            bar.set_postfix(loss=f"{total_loss / seen:.4f}", refresh=False)
-        logs = {"loss": total_loss / seen}
-        if isinstance(loss, (SoftmaxCrossEntropy, BinaryCrossEntropyWithLogits)):
-            logs["accuracy"] = total_correct / seen
-        if validation_data is not None:
-            val = evaluate(model, x_val, y_val, loss=loss)
-            logs.update({f"val_{k}": v for k, v in val.items()})
-        logs["lr"] = optimizer.lr
-        bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()})
-        bar.close()
-        history.append(epoch, logs)
-        if scheduler is not None:
-            scheduler.step()
-        if any([cb.on_epoch_end(model, epoch, logs) for cb in callbacks]):
-            break
-    for cb in callbacks:
-        cb.on_train_end(model)
-    model.train()
-    model.clear_cache()
+        model.clear_cache()
     return history
+
+
+def optimizer_lr(optimizer):
+    """The optimizer's current learning rate (``nan`` for one without an ``lr``)."""
+    return float(getattr(optimizer, "lr", float("nan")))
 
 
 def _outputs(model, x, batch_size):
@@ -214,11 +222,35 @@ def _outputs(model, x, batch_size):
     return out
 
 
+def default_loss(out, y):
+    """The loss that fits outputs ``out`` and targets ``y``, or a ValueError asking for ``loss=``.
+
+    One output per sample and 0/1 targets: binary cross-entropy on the logit; several outputs
+    and integer labels: softmax cross-entropy. Anything else (regression, one-hot targets)
+    is ambiguous, so the caller must say.
+    """
+    y = np.asarray(y)
+    single = out.ndim == 2 and out.shape[1] == 1
+    integral = y.dtype.kind in "iub" or (y.dtype.kind == "f" and np.all(y == np.round(y)))
+    if single and y.size == len(out) and np.all((y == 0) | (y == 1)):
+        return BinaryCrossEntropyWithLogits()
+    if out.ndim == 2 and out.shape[1] > 1 and y.ndim == 1 and integral:
+        return SoftmaxCrossEntropy()
+    raise ValueError(f"evaluate: cannot tell which loss fits outputs of shape {out.shape} and "
+                     f"targets of shape {y.shape} (dtype {y.dtype}); pass loss=, e.g. "
+                     "loss=losses.MSE() for regression")
+
+
 def evaluate(model, x, y, *, loss=None, batch_size=256):
-    """``{"loss": ..., "accuracy": ...}`` on ``(x, y)`` (eval mode; accuracy for classification)."""
-    x, y = _check_data(x, y, model, "evaluate")
-    loss = SoftmaxCrossEntropy() if loss is None else loss
+    """``{"loss": ..., "accuracy": ...}`` on ``(x, y)`` in eval mode. See :meth:`Sequential.evaluate`."""
+    batch_size = as_int(batch_size, "batch_size", "evaluate")
+    if loss is not None:
+        loss = check_loss(loss, "evaluate")
+    x = check_x(x, model, "evaluate")
+    y = check_y(y, len(x), "evaluate")
+    probe(model, x, "evaluate")
     out = _outputs(model, x, batch_size)
+    loss = default_loss(out, y) if loss is None else loss
     result = {"loss": loss.forward(out, y)}
     correct = _correct(loss, out, y)
     if correct is not None:
@@ -227,14 +259,14 @@ def evaluate(model, x, y, *, loss=None, batch_size=256):
 
 
 def predict(model, x, *, batch_size=256, logits=False):
-    """Class probabilities (softmax, or sigmoid for a single output) in eval mode.
-
-    ``logits=True`` returns the raw outputs instead. No layer keeps a cache afterwards.
-    """
-    x, _ = _check_data(x, None, model, "predict")
+    """Class probabilities in eval mode, batched. See :meth:`Sequential.predict`."""
+    batch_size = as_int(batch_size, "batch_size", "predict")
+    logits = as_bool(logits, "logits", "predict")
+    x = check_x(x, model, "predict")
+    probe(model, x, "predict", single=True)
     out = _outputs(model, x, batch_size)
     if logits:
         return out
     if out.ndim == 2 and out.shape[1] == 1:
-        return 1 / (1 + np.exp(-out))
+        return sigmoid(out)
     return softmax(out)

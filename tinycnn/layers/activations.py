@@ -13,9 +13,26 @@ Tanh       :math:`y = \tanh x`              :math:`dx = dy\,(1-y^2)`
 """
 import numpy as np
 
+from tinycnn.checks import as_float
 from tinycnn.layers.base import Layer, check_dy, check_input
 
-__all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh"]
+__all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "sigmoid"]
+
+
+def sigmoid(x):
+    r"""The logistic function :math:`\sigma(x) = 1/(1+e^{-x})`, without overflow for any ``x``.
+
+    ``exp(-x)`` overflows for ``x < -89`` in float32; ``exp(-|x|)`` lies in (0, 1] and never
+    does, and :math:`\sigma(x) = e^{x}/(1+e^{x})` for negative ``x`` uses it too. Keeps the dtype.
+
+    >>> sigmoid(np.array([-1000.0, 0.0, 1000.0])).tolist()
+    [0.0, 0.5, 1.0]
+    """
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    e = np.exp(-np.abs(x))  # in (0, 1]: never overflows
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
 class _Activation(Layer):
@@ -56,9 +73,7 @@ class LeakyReLU(_Activation):
 
     def __init__(self, alpha=0.01):
         super().__init__()
-        if not (isinstance(alpha, (int, float)) and 0 <= alpha < 1):
-            raise ValueError(f"LeakyReLU: alpha must be a number in [0, 1), got {alpha!r}")
-        self.alpha = float(alpha)
+        self.alpha = as_float(alpha, "alpha", "LeakyReLU", 0, 1, low_inclusive=True)
 
     def _f(self, x):
         return np.where(x > 0, x, x * x.dtype.type(self.alpha))
@@ -77,8 +92,7 @@ class Sigmoid(_Activation):
     """Logistic function; written so that no ``exp`` overflows for large ``|x|``."""
 
     def _f(self, x):
-        e = np.exp(-np.abs(x))  # in (0, 1]: never overflows
-        return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        return sigmoid(x)
 
     def _df(self, x, y, dy):
         return dy * y * (1 - y)
