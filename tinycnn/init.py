@@ -33,28 +33,33 @@ def fans(shape):
 
 
 def he_normal(shape, rng=None, dtype=np.float32):
+    r"""He/Kaiming normal: :math:`\mathcal N(0, 2/\text{fan\_in})`, for ReLU networks."""
     fan_in, _ = fans(shape)
     return (as_generator(rng).standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
 
 
 def he_uniform(shape, rng=None, dtype=np.float32):
+    r"""He/Kaiming uniform on :math:`\pm\sqrt{6/\text{fan\_in}}`, for ReLU networks."""
     fan_in, _ = fans(shape)
     limit = np.sqrt(6.0 / fan_in)
     return as_generator(rng).uniform(-limit, limit, shape).astype(dtype)
 
 
 def xavier_normal(shape, rng=None, dtype=np.float32):
+    r"""Xavier/Glorot normal: :math:`\mathcal N(0, 2/(\text{fan\_in}+\text{fan\_out}))`, for tanh/sigmoid."""
     fan_in, fan_out = fans(shape)
     return (as_generator(rng).standard_normal(shape) * np.sqrt(2.0 / (fan_in + fan_out))).astype(dtype)
 
 
 def xavier_uniform(shape, rng=None, dtype=np.float32):
+    r"""Xavier/Glorot uniform on :math:`\pm\sqrt{6/(\text{fan\_in}+\text{fan\_out})}`, for tanh/sigmoid."""
     fan_in, fan_out = fans(shape)
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     return as_generator(rng).uniform(-limit, limit, shape).astype(dtype)
 
 
 def zeros(shape, rng=None, dtype=np.float32):
+    """All zeros (``rng`` is ignored); fine for biases, a symmetry trap for weights."""
     return np.zeros(shape, dtype=dtype)
 
 

@@ -48,6 +48,14 @@ class Loss:
     def __call__(self, pred, target):
         return self.forward(pred, target)
 
+    def forward(self, pred, target):
+        """The mean loss over the batch, a float; caches what ``backward`` needs."""
+        raise NotImplementedError
+
+    def backward(self):
+        """``dL/dpred`` for the last ``forward``, with the shape of ``pred``."""
+        raise NotImplementedError
+
     def _cached(self):
         if self._cache is None:
             raise ValueError(f"{self!r}: backward() called before forward()")

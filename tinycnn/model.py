@@ -58,6 +58,7 @@ class Sequential:
 
     # ------------------------------------------------------------ parameters and modes
     def parameters(self):
+        """Every layer's parameters, in layer order (frozen ones included)."""
         return [p for layer in self.layers for p in layer.parameters()]
 
     def named_parameters(self):
@@ -66,19 +67,23 @@ class Sequential:
                 for k, layer in enumerate(self.layers) for p in layer.parameters()]
 
     def zero_grad(self):
+        """Reset every parameter's ``.grad`` to zeros."""
         for p in self.parameters():
             p.zero_grad()
 
     def train(self, mode=True):
+        """Put every layer in training mode (or evaluation mode with ``mode=False``)."""
         for layer in self.layers:
             layer.train(mode)
         return self
 
     def eval(self):
+        """Evaluation mode for every layer (dropout off); returns the model."""
         return self.train(False)
 
     @property
     def training(self):
+        """True when every layer is in training mode."""
         return all(layer.training for layer in self.layers)
 
     def to(self, dtype):
@@ -89,10 +94,12 @@ class Sequential:
 
     @property
     def dtype(self):
+        """dtype of the parameters (float32 for a model without any)."""
         params = self.parameters()
         return params[0].data.dtype if params else np.dtype(np.float32)
 
     def clear_cache(self):
+        """Forget every layer's forward cache (frees memory; backward needs a new forward)."""
         for layer in self.layers:
             layer.clear_cache()
 

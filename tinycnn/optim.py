@@ -69,10 +69,12 @@ class Optimizer:
         self.lr = _check_number(type(self).__name__, "lr", lr, 0)
 
     def zero_grad(self):
+        """Reset the ``.grad`` of every parameter this optimizer holds."""
         for p in self.params:
             p.zero_grad()
 
     def step(self):
+        """Update every trainable parameter once from its ``.grad`` (frozen ones are skipped)."""
         raise NotImplementedError
 
 
@@ -148,6 +150,7 @@ class _Schedule:
         self.optimizer.lr = self.lr_at(self.epoch)
 
     def lr_at(self, epoch):
+        """The learning rate for ``epoch`` (0 is the start)."""
         raise NotImplementedError
 
 

@@ -138,15 +138,18 @@ class Normalize:
         return restore((x - mean) / std)
 
     def inverse(self, y):
+        """Undo the normalisation: ``x = y·std + mean``."""
         y, restore = _batch(y, "Normalize.inverse")
         mean, std = self._stats(y)
         return restore(y * std + mean)
 
     def to_dict(self):
+        """``{"mean": ..., "std": ...}``, plain lists/floats (stored in a model's ``meta``)."""
         return {"mean": self.mean, "std": self.std}
 
     @classmethod
     def from_dict(cls, d):
+        """The ``Normalize`` that :meth:`to_dict` described."""
         return cls(d["mean"], d["std"])
 
     def __repr__(self):

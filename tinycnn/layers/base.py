@@ -48,9 +48,12 @@ class Layer:
 
     # --- the pair every layer implements
     def forward(self, x):
+        """Compute the output ``y`` for a batch ``x`` and cache what ``backward`` needs."""
         raise NotImplementedError
 
     def backward(self, dy):
+        """Given ``dy = dL/dy`` (the shape ``forward`` returned), add ``dL/dW`` into each
+        parameter's ``.grad`` and return ``dx = dL/dx``."""
         raise NotImplementedError
 
     def __call__(self, x):
@@ -62,14 +65,17 @@ class Layer:
         return [p for p in (getattr(self, "weight", None), getattr(self, "bias", None)) if p is not None]
 
     def zero_grad(self):
+        """Reset every parameter's ``.grad`` to zeros."""
         for p in self.parameters():
             p.zero_grad()
 
     def train(self, mode=True):
+        """Training mode (``mode=True``, e.g. dropout active) or evaluation mode; returns self."""
         self.training = bool(mode)
         return self
 
     def eval(self):
+        """Evaluation mode (dropout off); same as ``train(False)``."""
         return self.train(False)
 
     def to(self, dtype):
@@ -226,6 +232,7 @@ def pair(value, name, layer_name, minimum=1):
 
 
 def check_positive_int(value, name, layer_name):
+    """``value`` as an int ``>= 1``, or a TypeError/ValueError naming the layer."""
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
         raise TypeError(f"{layer_name}: {name} must be an int, got {value!r}")
     if value < 1:
