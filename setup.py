@@ -17,7 +17,8 @@ setup(
     python_requires=">=3.10",
     # namespace discovery also lists tinycnn/datasets/data, the folder of shipped .npz files
     packages=find_namespace_packages(include=["tinycnn", "tinycnn.*"]),
-    package_data={"tinycnn.datasets.data": ["*.npz"]},
+    package_data={"tinycnn.datasets.data": ["*.npz"],
+                  "tinycnn.explain": ["page.html", "page.css", "page.js"]},
     include_package_data=True,
     install_requires=["numpy>=1.23", "numba>=0.58", "matplotlib>=3.5", "tqdm>=4.60",
                       "threadpoolctl>=3.1"],

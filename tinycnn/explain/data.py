@@ -1,0 +1,94 @@
+"""Everything the explainer page shows, computed by tinycnn and packed as JSON.
+
+Arrays travel as ``{"shape": [...], "b64": "<base64 of little-endian float32>"}``: exact
+(float32 is what the model computes in) and about 4/3 the size of the raw bytes.
+"""
+import base64
+
+import numpy as np
+
+from tinycnn.explain.layer_info import SUPPORTED, describe
+
+__all__ = ["explain_data", "encode", "decode", "SUPPORTED"]
+
+
+def encode(a):
+    """``{"shape", "b64"}`` for an array, as little-endian float32."""
+    a = np.ascontiguousarray(a, dtype="<f4")
+    return {"shape": list(a.shape), "b64": base64.b64encode(a.tobytes()).decode("ascii")}
+
+
+def decode(entry):
+    """The array back from :func:`encode`'s dictionary (what the page's JavaScript does)."""
+    raw = base64.b64decode(entry["b64"])
+    return np.frombuffer(raw, dtype="<f4").reshape(entry["shape"])
+
+
+def _one_image(model, x):
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[None]
+    if x.ndim != 4 or x.shape[0] != 1:
+        raise ValueError(f"explain: expected one image of shape (C, H, W) or (1, C, H, W), got {x.shape}")
+    shape = model.meta.get("input_shape")
+    if shape is not None and tuple(x.shape[1:]) != tuple(shape):
+        raise ValueError(f"explain: the model expects images of shape {tuple(shape)}, got {tuple(x.shape[1:])}")
+    return x.astype(model.dtype, copy=False)
+
+
+def explain_data(model, x, raw=None, class_names=None, title=None):
+    """The page's data: inputs, every layer's output and parameters, prediction, maps.
+
+    ``x`` is one model-ready image ``(C, H, W)`` (already normalised as the model expects);
+    ``raw`` is the same image before normalisation, for display (default ``x``).
+    """
+    from tinycnn import __version__, viz
+
+    x = _one_image(model, x)
+    infos = [describe(k, layer) for k, layer in enumerate(model.layers)]
+    was_training = model.training
+    model.eval()
+    try:
+        outputs, a = [], x
+        for layer in model.layers:
+            a = layer.forward(a)
+            outputs.append(a[0])
+        model.clear_cache()
+        logits = outputs[-1].astype(np.float64)
+        if logits.ndim != 1:
+            raise ValueError(f"explain: the model must end in a vector of class scores, got shape {logits.shape}")
+        if logits.size == 1:
+            probs, kind = 1.0 / (1.0 + np.exp(-logits)), "sigmoid"
+        else:
+            e = np.exp(logits - logits.max())
+            probs, kind = e / e.sum(), "softmax"
+        saliency = viz.saliency_map(model, x)
+        try:
+            cam = viz.grad_cam(model, x)
+        except ValueError:                      # no conv layer to explain
+            cam = None
+    finally:
+        model.train(was_training)
+    rows = []
+    for k, (layer, info, out) in enumerate(zip(model.layers, infos, outputs)):
+        params = {p.name: encode(p.data) for p in layer.parameters()}
+        count = sum(p.size for p in layer.parameters())
+        formula = layer.param_formula()
+        rows.append({"index": k, "name": type(layer).__name__, "repr": repr(layer), **info,
+                     "output": encode(out), "params": params, "param_count": int(count),
+                     "formula": f"{formula} = {count:,}" if formula else ""})
+    n = len(probs)
+    names = list(class_names or model.meta.get("class_names") or
+                 ([str(k) for k in range(n)] if n > 1 else ["positive"]))
+    return {
+        "title": title or "tinycnn model explainer",
+        "tinycnn_version": __version__,
+        "class_names": [str(s) for s in names],
+        "input": {"model": encode(x[0]), "raw": encode(x[0] if raw is None else np.asarray(raw).reshape(x.shape[1:]))},
+        "probabilities": [float(p) for p in probs], "output_kind": kind,
+        "predicted": int(np.argmax(probs)) if n > 1 else int(probs[0] >= model.meta.get("threshold", 0.5)),
+        "threshold": model.meta.get("threshold", 0.5),
+        "saliency": encode(saliency), "cam": None if cam is None else encode(cam),
+        "summary": str(model.summary(input_shape=x.shape[1:])),
+        "layers": rows,
+    }
