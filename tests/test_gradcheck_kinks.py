@@ -94,3 +94,24 @@ def test_model_on_images_with_empty_regions_passes_with_kinks():
     assert report["input x"].kink_where.startswith("layer ")
     compared = report["input x"].checked - report["input x"].kinks
     assert compared > 0 and report["input x"].max_rel_error < 1e-5
+
+
+def test_a_container_reports_its_childrens_kinks_without_code_of_its_own():
+    class Wrap(layers.Layer):                  # a minimal container: y = f(x) for one held layer f
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner.forward(x)
+
+        def backward(self, dy):
+            return self.inner.backward(dy)
+
+        def children(self):
+            return {"layers": [self.inner]}
+
+    report = tc.gradcheck(tc.Sequential(Wrap(layers.ReLU())), near_zero_relu_input())
+    entry = report["input x"]
+    assert report.passed and entry.kinks == 4
+    assert entry.kink_where == "layer 0 Wrap() layers[0] ReLU() input crossed 0"

@@ -114,9 +114,13 @@ class Layer:
         pooling: which element won each window); a smooth layer returns ``[]``.
         :func:`tinycnn.gradcheck` compares these between the ``x+ε`` and ``x−ε``
         evaluations: if a decision changed, the finite difference straddles a kink and
-        says nothing about the derivative, so that entry is reported as a kink.
+        says nothing about the derivative, so that entry is reported as a kink. The default
+        collects the decisions of the layers in :meth:`children` (so a container needs no
+        code of its own) and is ``[]`` for a plain layer.
         """
-        return []
+        return [(f"{self!r} {group}[{k}] {label}", state)
+                for group, layers in self.children().items()
+                for k, layer in enumerate(layers) for label, state in layer.kink_states()]
 
     # --- description, used by summary() and by save/load
     def output_shape(self, input_shape):
