@@ -23,11 +23,13 @@ numbers are in ``benchmarks/RESULTS.md``):
 * **Dense: BLAS** (``x @ w.T``), as in the reference: it is one GEMM already.
 
 Threads: the Numba loops are serial ``nogil`` functions; ``numba_runtime.split`` runs them
-on contiguous chunks of the batch on a small thread pool (:func:`set_num_threads`, default
-``NUMBA_NUM_THREADS``). BLAS is called single-threaded inside these kernels and each
-pool thread multiplies its own slice, so two thread pools never fight over the cores
-(OpenBLAS's own setting is restored on return, for the rest of the program).
-The comments in :mod:`numba_runtime` give the measurements, and why not ``parallel=True``.
+on contiguous pieces of the batch on a small thread pool (:func:`set_num_threads`, default
+``NUMBA_NUM_THREADS``). BLAS is called single-threaded inside these kernels; every BLAS
+product is cut into chunks whose sizes depend on the shapes only, and the pool threads
+share out whole chunks, so two thread pools never fight over the cores and the results
+are bit-identical for any thread count (OpenBLAS's own setting is restored on return).
+The comments in :mod:`numba_runtime` give the rule, the measurements, and why not
+``parallel=True``.
 """
 import numpy as np
 
@@ -266,9 +268,11 @@ def avgpool2d_backward(dy, x, kernel_size, stride=None):
 
 # ---------------------------------------------------------------- dense
 
-# Dense layers are split across threads only from this many multiply-adds on (~0.3 ms on
-# one core): below, the thread hand-offs cost more than they save (LeNet's 400->120 layer
-# at batch 64, 3M multiply-adds, got slower split).
+# Dense layers are cut into fixed chunks of rows (``numba_paths.DENSE_ROWS``, shared by
+# the threads) from this many multiply-adds on (~0.3 ms on one core): below, the thread
+# hand-offs cost more than they save (LeNet's 400->120 layer at batch 64, 3M
+# multiply-adds, got slower split). The choice depends on the shapes only -- never on the
+# thread count -- so 1 and 8 threads run exactly the same GEMMs.
 DENSE_SPLIT_MIN_WORK = 2**23
 
 
@@ -282,8 +286,8 @@ def dense_forward(x, w, b):
     """
     x = np.asarray(x)
     with _blas_single_threaded():
-        if x.size * len(w) >= DENSE_SPLIT_MIN_WORK and get_num_threads() > 1:
-            return _paths.dense_forward_split(x, w.astype(x.dtype, copy=False),
+        if x.size * len(w) >= DENSE_SPLIT_MIN_WORK:
+            return _paths.dense_forward_chunked(x, w.astype(x.dtype, copy=False),
                                               b.astype(x.dtype, copy=False))
         return x @ w.T.astype(x.dtype, copy=False) + b.astype(x.dtype, copy=False)
 
@@ -306,8 +310,8 @@ def dense_backward(dy, x, w):
             # outer product) matmul took 87 us here and dot 18 us, a fifth of a batch-1
             # training step.
             return dy @ w.astype(x.dtype, copy=False), np.dot(dy.T, x), dy.sum(axis=0)
-        if x.size * len(w) >= DENSE_SPLIT_MIN_WORK and get_num_threads() > 1:
-            return _paths.dense_backward_split(dy, x, w.astype(x.dtype, copy=False))
+        if x.size * len(w) >= DENSE_SPLIT_MIN_WORK:
+            return _paths.dense_backward_chunked(dy, x, w.astype(x.dtype, copy=False))
         return dy @ w.astype(x.dtype, copy=False), dy.T @ x, dy.sum(axis=0)
 
 

@@ -148,13 +148,15 @@ def row_backward(dy, xp, w, dxp, dw_n, lo, hi):
 
 @njit(cache=True, nogil=True)
 def im2col(xp, KH, KW, sh, sw, Ho, Wo, cols, lo, hi):
-    r"""Gather: cols[(c*KH+i)*KW+j, n, h*Wo+q] = xp[n,c,h*sh+i,q*sw+j]  (fills ``cols``).
+    r"""Gather: cols[(c*KH+i)*KW+j, n-lo, h*Wo+q] = xp[n,c,h*sh+i,q*sw+j]  (fills ``cols``).
 
-    One row of ``cols`` per kernel tap (c, i, j), one column per output pixel (n, h, q),
-    so that ``w.reshape(F, -1) @ cols`` is the whole convolution as one matrix product.
+    One row of ``cols`` per kernel tap (c, i, j), one column per output pixel (n, h, q)
+    of samples lo..hi-1, so that ``w.reshape(F, -1) @ cols`` is the convolution of those
+    samples as one matrix product.
     """
     C = xp.shape[1]
-    for n in range(lo, hi):
+    for m in range(hi - lo):
+        n = lo + m
         for c in range(C):
             for i in range(KH):
                 for j in range(KW):
@@ -163,23 +165,24 @@ def im2col(xp, KH, KW, sh, sw, Ho, Wo, cols, lo, hi):
                         hh = h * sh + i
                         if sw == 1:
                             for q in range(Wo):
-                                cols[r, n, h * Wo + q] = xp[n, c, hh, j + q]
+                                cols[r, m, h * Wo + q] = xp[n, c, hh, j + q]
                         else:
                             for q in range(Wo):
-                                cols[r, n, h * Wo + q] = xp[n, c, hh, j + q * sw]
+                                cols[r, m, h * Wo + q] = xp[n, c, hh, j + q * sw]
 
 
 @njit(cache=True, nogil=True)
 def col2im(dcols, KH, KW, sh, sw, Ho, Wo, dxp, lo, hi):
     r"""Scatter-add, the mirror of :func:`im2col` (adds into ``dxp``, zero on entry):
 
-    dxp[n,c,h*sh+i,q*sw+j] += dcols[(c*KH+i)*KW+j, n, h*Wo+q]
+    dxp[n,c,h*sh+i,q*sw+j] += dcols[(c*KH+i)*KW+j, n-lo, h*Wo+q]   (n = lo..hi-1)
 
     ``n`` is the outermost loop, so one sample's slice of ``dxp`` is written by one
     iteration only: the batch can be split across threads without races.
     """
     C = dxp.shape[1]
-    for n in range(lo, hi):
+    for m in range(hi - lo):
+        n = lo + m
         for c in range(C):
             for i in range(KH):
                 for j in range(KW):
@@ -188,7 +191,7 @@ def col2im(dcols, KH, KW, sh, sw, Ho, Wo, dxp, lo, hi):
                         hh = h * sh + i
                         if sw == 1:
                             for q in range(Wo):
-                                dxp[n, c, hh, j + q] += dcols[r, n, h * Wo + q]
+                                dxp[n, c, hh, j + q] += dcols[r, m, h * Wo + q]
                         else:
                             for q in range(Wo):
-                                dxp[n, c, hh, j + q * sw] += dcols[r, n, h * Wo + q]
+                                dxp[n, c, hh, j + q * sw] += dcols[r, m, h * Wo + q]

@@ -8,8 +8,9 @@ caller's arrays. Every scratch array comes from the reused workspace.
 import numpy as np
 
 from tinycnn.kernels import numba_conv as _conv
+from tinycnn.kernels.numba_runtime import fixed_chunks as _fixed_chunks
+from tinycnn.kernels.numba_runtime import run_chunks as _run_chunks
 from tinycnn.kernels.numba_runtime import split as _split
-from tinycnn.kernels.numba_runtime import threads_for
 from tinycnn.kernels.numba_runtime import workspace as _ws
 
 
@@ -83,31 +84,40 @@ def direct_forward(x, w, b, ph, pw, y):
         y[...] = yq[..., :Wo]
 
 
-def gemm_forward(x, w, b, sh, sw, ph, pw, y):
-    """im2col (Numba), one GEMM (BLAS), then the (F, N, P) result into y's NCHW order.
+# The im2col paths work on fixed chunks of the batch, about this many elements of
+# ``cols`` each (256 KB in float32: the chunk's columns stay in L2 while the GEMM reads
+# them). The chunk size comes from the shapes only, never from the thread count: every
+# GEMM then has the same shapes, and every sum the same order, on any number of threads.
+GEMM_CHUNK = 2**16
 
-    On several threads each takes a slice of the batch from start to end: its im2col
-    columns, its columns of the product ``Y = W cols`` and its samples of y.
+
+def _gemm_chunks(N, K, P):
+    """Sample ranges of the im2col paths: ``GEMM_CHUNK // (K * P)`` samples each."""
+    return _fixed_chunks(N, GEMM_CHUNK // (K * P))
+
+
+def gemm_forward(x, w, b, sh, sw, ph, pw, y):
+    """im2col (Numba), one GEMM (BLAS), then the (F, B, P) result into y's NCHW order.
+
+    Chunk by chunk of the batch (samples lo..hi-1, B = hi - lo): its im2col columns,
+    ``Y = W cols`` for those columns, its samples of y. Chunks run on the thread pool;
+    each thread keeps its own ``cols`` and ``Y`` scratch.
     """
     N, F, Ho, Wo = y.shape
+    KH, KW = w.shape[2], w.shape[3]
     K, P = w[0].size, Ho * Wo
     xp = _pad(x, ph, pw)
-    cols = _ws.get("cols", (K, N, P), x.dtype)
-    Y = _ws.get("Y", (F, N, P), x.dtype)
-    work = 2 * K * N * P * F
-    if threads_for(N, work) == 1:                          # the whole batch at once
-        _conv.im2col(xp, w.shape[2], w.shape[3], sh, sw, Ho, Wo, cols, 0, N)
-        np.matmul(w.reshape(F, K), cols.reshape(K, N * P), out=Y.reshape(F, N * P))
-        np.add(Y.transpose(1, 0, 2), b[:, None], out=y.reshape(N, F, P))
-        return
+    W2, y3 = w.reshape(F, K), y.reshape(N, F, P)
 
-    def samples(lo, hi):                                   # the same, for samples lo..hi-1
-        _conv.im2col(xp, w.shape[2], w.shape[3], sh, sw, Ho, Wo, cols, lo, hi)
-        np.matmul(w.reshape(F, K), cols[:, lo:hi].reshape(K, -1),
-                  out=Y[:, lo:hi].reshape(F, -1))
-        np.add(Y[:, lo:hi].transpose(1, 0, 2), b[:, None], out=y.reshape(N, F, P)[lo:hi])
+    def chunk(k, lo, hi):
+        B = hi - lo
+        cols = _ws.get("cols", (K, B, P), x.dtype)
+        Y = _ws.get("Y", (F, B, P), x.dtype)
+        _conv.im2col(xp, KH, KW, sh, sw, Ho, Wo, cols, lo, hi)
+        np.matmul(W2, cols.reshape(K, B * P), out=Y.reshape(F, B * P))
+        np.add(Y.transpose(1, 0, 2), b[:, None], out=y3[lo:hi])
 
-    _split(samples, N, work)
+    _run_chunks(chunk, _gemm_chunks(N, K, P), 2 * K * N * P * F)
 
 
 def _crop_into(dx, dxp, ph, pw):
@@ -152,77 +162,73 @@ def gemm_backward(dy, x, w, sh, sw, ph, pw, dx):
 
         dw = (dY @ cols.reshape(K, N * P).T).reshape(w.shape)
 
-    The code computes its transpose, ``dw^T = cols @ dY^T`` -- the same dot products,
-    but BLAS runs this orientation faster (LeNet's conv2: 0.43 ms against 0.75-1.1 ms)
-    and, split by rows of ``cols``, each thread reads only its own part of ``cols``.
-    On several threads each also takes a slice of the batch for im2col, ``dcols`` and
-    col2im. Every element of dw stays one unbroken BLAS dot product over the whole batch:
-    the same bits for any number of threads.
+    The code works chunk by chunk of the batch (as :func:`gemm_forward`): each chunk k
+    computes its partial ``dw^T`` -- the transpose, ``cols @ dY^T``, the same dot products
+    in the orientation BLAS runs faster (LeNet's conv2: 0.43 ms against 0.75-1.1 ms) --
+    and its samples' ``dcols`` and col2im. The partials are then added in chunk order:
+    the same shapes and the same sums for any number of threads.
     """
     N, F, Ho, Wo = dy.shape
+    KH, KW = w.shape[2], w.shape[3]
     K, P = w[0].size, Ho * Wo
     xp = _pad(x, ph, pw)
     dxp = dx
     if xp is not x:
         dxp = _ws.get("dxp", xp.shape, x.dtype)
         dxp.fill(0)
-    cols = _ws.get("cols", (K, N, P), x.dtype)
-    dY = _ws.get("dY", (F, N, P), x.dtype)
-    dcols = _ws.get("dcols", (K, N, P), x.dtype)
-    dwT = np.empty((K, F), dtype=x.dtype)
-    work = 2 * K * N * P * F
-    if threads_for(N, work) == 1:                          # the whole batch at once
-        _conv.im2col(xp, w.shape[2], w.shape[3], sh, sw, Ho, Wo, cols, 0, N)
-        dY[...] = dy.reshape(N, F, P).transpose(1, 0, 2)        # (N, F, P) -> (F, N, P)
-        dY = dY.reshape(F, N * P)
-        np.matmul(cols.reshape(K, N * P), dY.T, out=dwT)
-        np.matmul(w.reshape(F, K).T, dY, out=dcols.reshape(K, N * P))
-        _conv.col2im(dcols, w.shape[2], w.shape[3], sh, sw, Ho, Wo, dxp, 0, N)
-        _crop_into(dx, dxp, ph, pw)
-        return np.ascontiguousarray(dwT.T).reshape(w.shape)
+    W2, dy3 = w.reshape(F, K), dy.reshape(N, F, P)
+    bounds = _gemm_chunks(N, K, P)
+    dwT_k = _ws.get("dwT_k", (len(bounds), K, F), x.dtype)     # one partial per chunk
 
-    def samples(lo, hi):                                   # the same, for samples lo..hi-1
-        _conv.im2col(xp, w.shape[2], w.shape[3], sh, sw, Ho, Wo, cols, lo, hi)
-        dY[:, lo:hi] = dy.reshape(N, F, P)[lo:hi].transpose(1, 0, 2)
-        np.matmul(w.reshape(F, K).T, dY[:, lo:hi].reshape(F, -1),
-                  out=dcols[:, lo:hi].reshape(K, -1))
-        _conv.col2im(dcols, w.shape[2], w.shape[3], sh, sw, Ho, Wo, dxp, lo, hi)
+    def chunk(k, lo, hi):
+        B = hi - lo
+        cols = _ws.get("cols", (K, B, P), x.dtype)
+        dY = _ws.get("dY", (F, B, P), x.dtype)
+        dcols = _ws.get("dcols", (K, B, P), x.dtype)
+        _conv.im2col(xp, KH, KW, sh, sw, Ho, Wo, cols, lo, hi)
+        dY[...] = dy3[lo:hi].transpose(1, 0, 2)              # (B, F, P) -> (F, B, P)
+        np.matmul(cols.reshape(K, B * P), dY.reshape(F, B * P).T, out=dwT_k[k])
+        np.matmul(W2.T, dY.reshape(F, B * P), out=dcols.reshape(K, B * P))
+        _conv.col2im(dcols, KH, KW, sh, sw, Ho, Wo, dxp, lo, hi)
 
-    def taps(lo, hi):                                      # dw^T rows lo..hi-1, whole batch
-        np.matmul(cols.reshape(K, N * P)[lo:hi], dY.reshape(F, N * P).T, out=dwT[lo:hi])
-
-    _split(samples, N, work)
-    _split(taps, K, work)
+    _run_chunks(chunk, bounds, 2 * K * N * P * F)
+    dwT = dwT_k[0].copy()
+    for k in range(1, len(bounds)):                           # in chunk order
+        dwT += dwT_k[k]
     _crop_into(dx, dxp, ph, pw)
     return np.ascontiguousarray(dwT.T).reshape(w.shape)
 
 
-# ------------------------------------------------------- dense, on several threads
+# ------------------------------------------------------- dense, in fixed chunks
 
-def dense_forward_split(x, w, b):
-    """y = x w^T + b, each thread its own rows (samples) of y."""
+# Rows per chunk of the chunked dense path (samples for y and dx, outputs for dw).
+DENSE_ROWS = 64
+
+
+def dense_forward_chunked(x, w, b):
+    """y = x w^T + b, DENSE_ROWS samples (rows of y) per chunk."""
     y = np.empty((len(x), len(w)), dtype=x.dtype)
 
-    def rows(lo, hi):
+    def rows(k, lo, hi):
         np.matmul(x[lo:hi], w.T, out=y[lo:hi])
         y[lo:hi] += b
 
-    _split(rows, len(x), x.size * len(w))
+    _run_chunks(rows, _fixed_chunks(len(x), DENSE_ROWS), x.size * len(w))
     return y
 
 
-def dense_backward_split(dy, x, w):
-    """dx = dy w by rows of dx (samples); dw = dy^T x by rows of dw (outputs): no sum split."""
+def dense_backward_chunked(dy, x, w):
+    """dx = dy w by chunks of samples (rows of dx); dw = dy^T x by chunks of outputs
+    (rows of dw), each row of dw one whole dot product over the batch: no split sums."""
     dx = np.empty_like(x)
     dw = np.empty((dy.shape[1], x.shape[1]), dtype=x.dtype)
 
-    def samples(lo, hi):
+    def samples(k, lo, hi):
         np.matmul(dy[lo:hi], w, out=dx[lo:hi])
 
-    def outputs(lo, hi):
+    def outputs(k, lo, hi):
         np.matmul(dy[:, lo:hi].T, x, out=dw[lo:hi])
 
-    _split(samples, len(x), x.size * len(w))
-    _split(outputs, len(w), x.size * len(w))
+    _run_chunks(samples, _fixed_chunks(len(x), DENSE_ROWS), x.size * len(w))
+    _run_chunks(outputs, _fixed_chunks(len(w), DENSE_ROWS), x.size * len(w))
     return dx, dw, dy.sum(axis=0)
-

@@ -10,7 +10,7 @@ import threading
 import numpy as np
 
 __all__ = ["workspace", "clear_workspace", "set_num_threads", "get_num_threads", "split",
-           "threads_for", "blas_single_threaded"]
+           "fixed_chunks", "run_chunks", "threads_for", "blas_single_threaded"]
 
 
 class Workspace(threading.local):
@@ -80,24 +80,76 @@ def get_num_threads():
 
 
 def threads_for(n, work):
-    """How many threads :func:`split` uses for ``n`` items and ``work`` operations."""
+    """How many threads :func:`split` / :func:`run_chunks` use for ``n`` items and ``work``."""
     return 1 if work < SPLIT_MIN_WORK else max(1, min(get_num_threads(), n))
 
 
-def split(kernel, n, work, *args):
-    """``kernel(*args, lo, hi)`` over ``[0, n)``, in contiguous chunks run concurrently."""
+def _pool(T):
+    """The executor, with at least ``T - 1`` workers (the caller is the T-th thread)."""
     global _executor
+    if _executor is None or _executor[1] < T - 1:
+        from concurrent.futures import ThreadPoolExecutor
+        _executor = (ThreadPoolExecutor(T - 1, thread_name_prefix="tinycnn"), T - 1)
+    return _executor[0]
+
+
+# Bit-identical for any thread count, by construction. The thread count may only decide
+# WHO runs a piece of work, never WHAT a piece computes:
+#
+# * ``split`` is for Numba loops over samples (or planes) whose outputs for item n depend
+#   on item n alone, with nothing carried from one n to the next (no running sums across
+#   samples: a per-sample partial dw instead). Item n then runs the same instructions
+#   whichever call covers it, so cutting [0, n) differently changes nothing.
+# * Everything else -- every BLAS product, every sum over the batch -- goes through
+#   ``fixed_chunks`` + ``run_chunks``: chunk sizes come from the array shapes only, each
+#   chunk is one call with the same shapes whichever thread runs it (a GEMM's rounding
+#   depends on its shapes: OpenBLAS handles edge tiles with other micro-kernels), and
+#   per-chunk partial sums are added by the caller in chunk order.
+
+def split(kernel, n, work, *args):
+    """``kernel(*args, lo, hi)`` over ``[0, n)``, in contiguous pieces run concurrently.
+
+    Only for per-item kernels (see the comment above): their results cannot depend on
+    where the pieces are cut.
+    """
     T = threads_for(n, work)
     if T == 1:
         kernel(*args, 0, n)
         return
-    if _executor is None or _executor[1] < T - 1:
-        from concurrent.futures import ThreadPoolExecutor
-        _executor = (ThreadPoolExecutor(T - 1, thread_name_prefix="tinycnn"), T - 1)
+    pool = _pool(T)
     bounds = [n * k // T for k in range(T + 1)]
-    futures = [_executor[0].submit(kernel, *args, bounds[k], bounds[k + 1])
-               for k in range(1, T)]
-    kernel(*args, bounds[0], bounds[1])                # this thread takes the first chunk
+    futures = [pool.submit(kernel, *args, bounds[k], bounds[k + 1]) for k in range(1, T)]
+    kernel(*args, bounds[0], bounds[1])                # this thread takes the first piece
+    for f in futures:
+        f.result()
+
+
+def fixed_chunks(n, size):
+    """``[(lo, hi), ...]`` cutting ``[0, n)`` into pieces of ``size`` (the last may be
+    shorter). Depends on ``n`` and ``size`` only -- never on the number of threads."""
+    size = max(1, int(size))
+    return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
+
+
+def run_chunks(task, bounds, work):
+    """``task(k, lo, hi)`` for every chunk ``k`` of ``bounds``, spread over the threads.
+
+    Each thread runs a contiguous run of whole chunks; the chunks themselves (and so
+    every result) are the same for any thread count.
+    """
+    T = threads_for(len(bounds), work)
+
+    def run(ks):
+        for k in ks:
+            task(k, *bounds[k])
+
+    M = len(bounds)
+    groups = [range(M * t // T, M * (t + 1) // T) for t in range(T)]
+    if T == 1:
+        run(groups[0])
+        return
+    futures = [_pool(T).submit(run, g) for g in groups[1:]]
+    run(groups[0])
     for f in futures:
         f.result()
 
