@@ -170,14 +170,16 @@ def probe(model, x, where, name="x", single=False):
     last, a missing batch axis (``single``: ``x`` may be one sample), a missing flatten --
     and name the one that works. Nothing is trained and no cache is kept.
     """
-    def run(a):
-        was_training = model.training
+    def run(a, trial=False):
+        was_training, shape = model.training, model.meta.get("input_shape")
         model.eval()
         try:
             return model.forward(a[:1]).shape[1:]
         finally:
             model.clear_cache()
             model.train(was_training)
+            if trial:                      # a trial fix must not become the recorded shape
+                model.meta["input_shape"] = shape
 
     try:
         return run(x)
@@ -194,13 +196,16 @@ def probe(model, x, where, name="x", single=False):
         if x.ndim > 2:
             fixes.append((f"the model takes flat vectors: {name}.reshape(len({name}), -1) "
                           "(or start the model with layers.Flatten())", x.reshape(len(x), -1)))
+        working = []
         for text, fixed in fixes:
             try:
-                run(fixed)
+                run(fixed, trial=True)
             except (ValueError, TypeError):
                 continue
-            raise type(err)(f"{where}: the model cannot take {name} of shape {x.shape}; "
-                            f"hint: {text}") from err
+            working.append(text)
+        if working:
+            raise type(err)(f"{where}: the model cannot take {name} of shape {x.shape}; hint: "
+                            + ("either " if len(working) > 1 else "") + ", or ".join(working)) from err
         known = model.meta.get("input_shape")
         built = f" (it was built for per-sample shape {tuple(known)})" if known else ""
         raise type(err)(f"{where}: the model cannot take {name} of shape {x.shape}{built}: {err}") from err
