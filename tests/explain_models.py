@@ -1,0 +1,37 @@
+"""Models the explainer tests open: LeNet-5, the lesion CNN and one with every layer type."""
+import numpy as np
+
+import tinycnn as tc
+from tinycnn import layers
+from tinycnn.models import lenet5, lesion_cnn
+
+
+def every_layer():
+    """Conv with padding and stride 2, both pools, every activation, dropout, flatten, dense."""
+    return tc.Sequential(
+        layers.Conv2D(2, 4, kernel_size=3, stride=2, padding=1, rng=0), layers.LeakyReLU(0.1),
+        layers.Conv2D(4, 5, kernel_size=3, padding=1, rng=1), layers.Tanh(),
+        layers.MaxPool2D(2), layers.AvgPool2D(2, stride=1), layers.ReLU(),
+        layers.Dropout(0.5, rng=0), layers.Flatten(), layers.Dense(5 * 2 * 2, 6, rng=2),
+        layers.Sigmoid(), layers.Dense(6, 3, rng=3),
+        input_shape=(2, 12, 12),
+    )
+
+
+def with_biases(model, seed=0):
+    """Non-zero biases, so every sum in the page has a bias term worth checking."""
+    rng = np.random.default_rng(seed)
+    for p in model.parameters():
+        if p.name == "bias":
+            p.data[...] = 0.1 * rng.standard_normal(p.data.shape)
+    return model
+
+
+MODELS = {"lenet5": lambda: with_biases(lenet5(rng=0)),
+          "lesion_cnn": lambda: with_biases(lesion_cnn(rng=0)),
+          "every_layer": lambda: with_biases(every_layer())}
+
+
+def image_for(model, seed=0):
+    shape = tuple(model.meta["input_shape"])
+    return np.random.default_rng(seed).random(shape).astype(np.float32)
