@@ -53,9 +53,10 @@ def maxpool_forward(x, kh, kw, sh, sw, y, lo, hi):
 def maxpool_backward(dy, x, kh, kw, sh, sw, dx, lo, hi):
     r"""dx[p, h*sh+i*, q*sw+j*] += dy[p,h,q], (i*, j*) the window's first maximum.
 
-    The argmax is found again from ``x`` with a strict ``>`` scanning the window in
-    row-major order, so ties go to the first maximum, exactly as in the reference.
-    ``dx`` must be zero on entry; overlapping windows add up.
+    The argmax is found again from ``x`` scanning the window in row-major order with the
+    forward's test ``v > m or v != v``: ties go to the first maximum, a NaN beats any
+    number and a later NaN replaces an earlier one (the last NaN wins), exactly as in the
+    reference and in PyTorch. ``dx`` must be zero on entry; overlapping windows add up.
     """
     Ho, Wo = dy.shape[1], dy.shape[2]
     if kh == 2 and kw == 2 and sh == 2 and sw == 2:
@@ -66,12 +67,12 @@ def maxpool_backward(dy, x, kh, kw, sh, sw, dx, lo, hi):
                     c, d = x[p, 2 * h + 1, 2 * q], x[p, 2 * h + 1, 2 * q + 1]
                     g = dy[p, h, q]
                     zero = g * 0
-                    m, k = a, 0                  # the same strict-> scan, a, b, c, d
-                    if b > m:
+                    m, k = a, 0                  # the forward's scan over a, b, c, d
+                    if b > m or b != b:
                         m, k = b, 1
-                    if c > m:
+                    if c > m or c != c:
                         m, k = c, 2
-                    if d > m:
+                    if d > m or d != d:
                         k = 3
                     # all four pixels written through selects, no branch on k: with
                     # data-dependent jumps (ties after ReLU) this ran 2x slower
@@ -88,7 +89,7 @@ def maxpool_backward(dy, x, kh, kw, sh, sw, dx, lo, hi):
                 for i in range(kh):
                     for j in range(kw):
                         v = x[p, h * sh + i, q * sw + j]
-                        if v > best:
+                        if v > best or v != v:
                             best, bi, bj = v, i, j
                 dx[p, h * sh + bi, q * sw + bj] += dy[p, h, q]
 

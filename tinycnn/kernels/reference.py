@@ -131,17 +131,20 @@ def maxpool2d_backward(dy, x, kernel_size, stride=None):
         \frac{\partial L}{\partial x_{n,c,\,h s_h+i^*,\,w s_w+j^*}} \mathrel{+}= dy_{n,c,h,w},
         \quad (i^*, j^*) = \operatorname{argmax}_{i,j}\, x_{n,c,\,h s_h+i,\,w s_w+j}
 
-    Ties go to the first maximum in row-major order (as in PyTorch). Overlapping windows
-    (stride < kernel) may send several ``dy`` to one input pixel; they add up.
+    Ties go to the first maximum in row-major order (as in PyTorch). A NaN counts as the
+    maximum (the forward's ``y`` is NaN there) and every NaN replaces the running maximum,
+    so of several NaNs the *last* one in row-major order gets ``dy`` -- PyTorch's CPU
+    rule, ``val > maxval || isnan(val)``. Overlapping windows (stride < kernel) may send
+    several ``dy`` to one input pixel; they add up.
     """
     kh, kw, sh, sw, Ho, Wo = _pool_geometry(x, kernel_size, stride)
-    # pass 1: which tap k = i*KW + j holds each window's (first) maximum
+    # pass 1: which tap k = i*KW + j holds each window's maximum (first max, last NaN)
     best = np.full(dy.shape, -np.inf, dtype=x.dtype)
     argmax = np.zeros(dy.shape, dtype=np.int64)
     for i in range(kh):
         for j in range(kw):
             tap = _tap(x, i, j, sh, sw, Ho, Wo)
-            better = tap > best
+            better = (tap > best) | np.isnan(tap)
             best[better] = tap[better]
             argmax[better] = i * kw + j
     # pass 2: route dy to that tap
