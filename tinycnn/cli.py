@@ -4,7 +4,8 @@
 with the package and writes a run folder (``runs/<timestamp>/``) with the model, its
 history and plots. ``tinycnn train --dataset lesions`` runs the medical case study instead
 (tutorial 08; the pipeline lives in ``tinycnn/lesions_job.py``). Mistakes (a bad option, a
-missing file) print one line and exit with 2.
+missing file, a file that is not a model) print one line and exit with 2, and the checks
+that can fail do so before any training starts (see ``tinycnn/cli_checks.py``).
 """
 import argparse
 import json
@@ -15,16 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["main", "build_parser", "load_data"]
+from tinycnn.cli_checks import (
+    UsageError, check_image_path, check_input_shape, check_model_path, check_split_sizes,
+    check_writable, decide, file_kind, shape_text,
+)
+
+__all__ = ["main", "build_parser", "load_data", "UsageError"]
 
 DATASETS = ("mnist5k", "idx", "medmnist", "lesions")
 # per-dataset defaults of --epochs and --lr: LeNet-5 uses SGD, the lesion detector Adam
 TRAIN_DEFAULTS = {"lesions": {"epochs": 25, "lr": 2e-3}}
 TRAIN_DEFAULT = {"epochs": 15, "lr": 0.02}
-
-
-class UsageError(Exception):
-    """A user mistake: reported as one line, exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,6 +59,9 @@ def load_data(dataset, data=None, labels=None, seed=0):
         return {"train": (x[train_idx], y[train_idx]), "val": None, "test": (x[test_idx], y[test_idx]),
                 "class_names": names}
     if dataset == "medmnist":
+        kind = file_kind(data)
+        if kind != "a .npz/zip archive":
+            raise UsageError(f"{data} is not a MedMNIST .npz file (it is {kind or 'not a .npz archive'})")
         splits = datasets.load_medmnist(data)
         y = splits["train"][1]
         return {"train": splits["train"], "val": splits.get("val"), "test": splits["test"],
@@ -66,8 +71,9 @@ def load_data(dataset, data=None, labels=None, seed=0):
 
 # ------------------------------------------------------------------ commands
 
-def _new_run_folder(root):
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+def _new_run_folder(root, prefix=""):
+    """A fresh folder ``root/<prefix><YYYYmmdd-HHMMSS>[-k]``, never an existing one."""
+    stamp = prefix + time.strftime("%Y%m%d-%H%M%S")
     folder, k = Path(root) / stamp, 1
     while folder.exists():
         k += 1
@@ -76,35 +82,47 @@ def _new_run_folder(root):
     return folder
 
 
+def _background(x, n=200):
+    """"dark" or "bright": the typical border level of up to ``n`` training images."""
+    from tinycnn.datasets.images import border_level
+    level = float(np.median([border_level(im) for im in x[:n]]))
+    return "bright" if level > 0.5 else "dark"
+
+
 def cmd_train(args):
     import tinycnn as tc
     from tinycnn import losses, metrics, optim, transforms
     from tinycnn.datasets import stratified_split
     from tinycnn.models import lenet5
 
+    check_writable(args.out)                     # fail now, not after training
     if args.dataset == "lesions":
         from tinycnn.lesions_job import run
         run(args, _new_run_folder)
         return 0
     data = load_data(args.dataset, args.data, args.labels, seed=args.seed)
     (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
-    if args.limit:                               # quick runs: a stratified subset
-        keep, _ = stratified_split(y_train, 1 - min(args.limit / len(y_train), 0.999), seed=args.seed)
+    classes = data["class_names"]
+    if data["val"] is None:
+        check_split_sizes(y_train, args.limit, args.val_split, len(classes))
+    if args.limit and args.limit < len(y_train):     # quick runs: a stratified subset
+        keep, _ = stratified_split(y_train, 1 - args.limit / len(y_train), seed=args.seed)
         x_train, y_train = x_train[keep], y_train[keep]
     if data["val"] is None:                      # hold out part of the training set
         fit_idx, val_idx = stratified_split(y_train, args.val_split, seed=args.seed)
         data["val"] = (x_train[val_idx], y_train[val_idx])
         x_train, y_train = x_train[fit_idx], y_train[fit_idx]
     x_val, y_val = data["val"]
+    background = _background(x_train)            # before normalising: pixels in [0, 1]
     norm = transforms.Normalize.fit(x_train)     # statistics of the training set only
     x_train, x_val, x_test = norm(x_train), norm(x_val), norm(x_test)
     N, C, H, W = x_train.shape
-    if H != W:
-        raise UsageError(f"LeNet-5 here expects square images, got {H}×{W}")
-    classes = data["class_names"]
+    if H != W or H < 12:
+        raise UsageError(f"LeNet-5 here takes square images of at least 12×12; the {args.dataset} "
+                         f"data holds images of {shape_text((C, H, W))}")
     model = lenet5(in_channels=C, num_classes=len(classes), input_size=H, rng=args.seed)
     model.meta.update({"dataset": args.dataset, "seed": args.seed, "class_names": classes,
-                       **norm.to_dict()})
+                       "background": background, **norm.to_dict()})
     print(f"tinycnn {tc.__version__}: LeNet-5 on {args.dataset} — {len(x_train)} train, "
           f"{len(x_val)} validation, {len(x_test)} test images of {C}×{H}×{W}; backend {tc.get_backend()}")
     print(model.summary())
@@ -118,7 +136,7 @@ def cmd_train(args):
                         seed=args.seed, verbose=True, scheduler=optim.CosineLR(opt, T_max=args.epochs),
                         augment=None if args.no_augment else transforms.RandomShift(2))
     seconds = time.perf_counter() - started
-    y_pred = model.predict_classes(x_test)
+    y_pred, _ = decide(model, model.predict(x_test))
     accuracy = metrics.accuracy(y_test, y_pred)
     print(f"test accuracy: {accuracy:.2%} ({int(round(accuracy * len(y_test)))}/{len(y_test)}) "
           f"after {len(history.epoch)} epochs in {seconds:.1f} s")
@@ -132,17 +150,18 @@ def cmd_train(args):
         from tinycnn import viz
         cm = metrics.confusion_matrix(y_test, y_pred, num_classes=len(classes))
         viz.plot_history(history, save=folder / "curves.png")
-        viz.plot_confusion_matrix(cm, class_names=classes, save=folder / "confusion.png")
-        viz.plot_filters(model.layers[0].weight.data, save=folder / "filters.png")
+        viz.plot_confusion_matrix(cm, class_names=classes, save=folder / "confusion.png",
+                                  title=f"Confusion matrix, {args.dataset} test set ({len(y_test)} images)")
+        viz.plot_filters(model.layers[0].weight.data, title="First-layer conv filters",
+                         save=folder / "filters.png")
         viz.plot_feature_maps(model, x_test[:1], save=folder / "feature_maps.png")
     print(f"run folder: {folder}")
     return 0
 
 
-def _load_model(path):
+def _load_model(path, image=None):
     import tinycnn as tc
-    if not os.path.isfile(path):
-        raise UsageError(f"no such model file: {path}")
+    check_model_path(path, image)
     return tc.load_model(path)
 
 
@@ -165,14 +184,18 @@ def cmd_evaluate(args):
         splits = lesion_splits(model.meta.get("samples", 4000), seed=model.meta.get("seed", 0))
         data = {"test": splits["test"], "class_names": ["healthy", "lesion"]}
         x, y = data["test"]
+        check_input_shape(model, x, "the lesions test split")
         x = transforms.Normalize.from_dict(model.meta)(x).astype(model.dtype)   # already standardised
-        p = model.predict(x)[:, 1]
-        print(f"ROC AUC: {metrics.roc_auc(y, p):.4f}")
-        y_pred = (p >= model.meta.get("threshold", 0.5)).astype(np.int64)
+        probs = model.predict(x)
+        print(f"ROC AUC: {metrics.roc_auc(y, probs[:, -1]):.4f}")
     else:
         data = load_data(dataset, args.data, args.labels, seed=model.meta.get("seed", 0))
         x, y = data["test"]
-        y_pred = model.predict_classes(_normalise_for(model, x))
+        check_input_shape(model, x, f"the {dataset} test split")
+        probs = model.predict(_normalise_for(model, x))
+    y_pred, threshold = decide(model, probs)
+    if threshold is not None:
+        print(f"decision: positive when the score is >= {threshold:.4g} (stored with the model)")
     names = model.meta.get("class_names") or data["class_names"]
     print(f"{dataset} test split: {len(y)} images")
     print(f"accuracy: {metrics.accuracy(y, y_pred):.2%}")
@@ -182,25 +205,57 @@ def cmd_evaluate(args):
     return 0
 
 
+def _model_background(model):
+    """The background the model was trained on: stored by ``train``; for older MNIST-style
+    models (light ink on black) inferred from the dataset; otherwise unknown (None)."""
+    if model.meta.get("background") in ("dark", "bright"):
+        return model.meta["background"]
+    return "dark" if model.meta.get("dataset") in ("mnist5k", "idx") else None
+
+
 def cmd_predict(args):
-    from tinycnn import transforms
     from tinycnn.datasets import load_image
-    model = _load_model(args.model)
-    if not os.path.isfile(args.image):
-        raise UsageError(f"no such image file: {args.image}")
+    from tinycnn.datasets.images import fit_to_input
+    check_image_path(args.image)
+    model = _load_model(args.model, image=args.image)
     image = load_image(args.image)
-    C, H, W = model.meta.get("input_shape") or image.shape
-    if image.shape[0] != C:
-        image = transforms.Grayscale()(image) if C == 1 else np.repeat(image[:1], C, axis=0)
-    if image.shape[1:] != (H, W):
-        image = transforms.resize(image, (H, W))
-    probs = model.predict(_normalise_for(model, image[None]))[0]
+    shape = model.meta.get("input_shape") or image.shape
+    x, notes = fit_to_input(image, shape, background=_model_background(model), invert=args.invert)
+    for note in notes:
+        print(f"note: {note}")
+    probs = model.predict(_normalise_for(model, x[None]))
+    (best,), threshold = decide(model, probs)
+    probs = probs[0] if probs.shape[1] > 1 else np.r_[1 - probs[0, 0], probs[0, 0]]
     names = model.meta.get("class_names") or [str(k) for k in range(len(probs))]
-    best = int(np.argmax(probs))
-    print(f"class: {names[best]} (probability {probs[best]:.3f})")
+    if threshold is None:
+        print(f"class: {names[best]} (probability {probs[best]:.3f})")
+    else:
+        print(f"class: {names[best]} (score {probs[1]:.3f} {'>=' if best else '<'} threshold "
+              f"{threshold:.3f} stored with the model, the same rule evaluate uses)")
     for name, p in sorted(zip(names, probs), key=lambda t: -t[1]):
         print(f"  {name:>10}  {p:.4f}")
     return 0
+
+
+BENCH_HELP = ("tinycnn bench: time the kernels and LeNet-5 against PyTorch (runs "
+              "benchmarks/run.py from a git checkout). Results go to a fresh folder "
+              "runs/bench-<time>/ unless --out DIR is given; --out benchmarks rewrites the "
+              "committed benchmarks/RESULTS.md. Its options:")
+
+
+def _run_bench_script(script, argv):
+    """Load ``benchmarks/run.py`` as a module and call its ``main(argv)``, with ``sys.argv[0]``
+    set to ``tinycnn bench`` so its ``--help`` and error messages name this command."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("tinycnn_benchmarks_run", script)
+    module = importlib.util.module_from_spec(spec)
+    saved = sys.argv
+    sys.argv = ["tinycnn bench"] + argv
+    try:
+        spec.loader.exec_module(module)
+        return module.main(argv)
+    finally:
+        sys.argv = saved
 
 
 def cmd_bench(args):
@@ -208,15 +263,22 @@ def cmd_bench(args):
     if not script.is_file():
         raise UsageError("the benchmark suite lives in the repository (benchmarks/run.py); "
                          "run it from a git checkout: python benchmarks/run.py")
-    import runpy
-    sys.argv = [str(script)] + args.bench_args
-    runpy.run_path(str(script), run_name="__main__")
-    return 0
+    rest = list(args.bench_args)
+    if "-h" in rest or "--help" in rest:
+        print(BENCH_HELP + "\n")
+    elif not any(a == "--out" or a.startswith("--out=") for a in rest):
+        if "--render" in rest:
+            raise UsageError("bench --render rebuilds the report of an earlier run: name its "
+                             "folder (with results_threads*.json) with --out DIR")
+        rest += ["--out", str(_new_run_folder("runs", prefix="bench-"))]
+        print(f"benchmark results go to {rest[-1]}/", file=sys.stderr, flush=True)
+    return _run_bench_script(script, rest)
 
 
 # ------------------------------------------------------------------ parser
 
 def build_parser():
+    """The ``argparse`` parser of ``python -m tinycnn`` and its subcommands."""
     parser = _Parser(prog="tinycnn", description="tinycnn: train, evaluate and benchmark small CNNs.")
     parser.add_argument("--backend", choices=("numba", "reference"), default="numba",
                         help="kernel implementation (default: numba)")
@@ -259,13 +321,18 @@ def build_parser():
     data_options(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
-    predict = sub.add_parser("predict", help="class probabilities for one image")
-    predict.add_argument("model", metavar="MODEL")
-    predict.add_argument("image", metavar="IMAGE", help="a .png or .npy image")
+    predict = sub.add_parser("predict", help="class probabilities for one image (PNG, JPEG, .npy)")
+    predict.add_argument("model", metavar="MODEL", help="a model.npz written by train")
+    predict.add_argument("image", metavar="IMAGE",
+                         help="a PNG/JPEG drawing or photo, or a .npy array; resized to fit")
+    predict.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
+                         help="auto: invert (1 - x) when the image's background is the opposite "
+                              "of the training images' (black ink on white paper for MNIST)")
     predict.set_defaults(func=cmd_predict)
 
-    bench = sub.add_parser("bench", help="run benchmarks/run.py (needs a git checkout); "
-                                         "options after 'bench' go to that script")
+    bench = sub.add_parser("bench", help="tinycnn bench: run benchmarks/run.py (needs a git "
+                                         "checkout) into runs/bench-<time>/; options after "
+                                         "'bench' go to that script (tinycnn bench --help)")
     bench.set_defaults(func=cmd_bench)
     return parser
 
@@ -319,6 +386,9 @@ def main(argv=None):
             raise
         print(f"tinycnn: error: {err} (set TINYCNN_DEBUG=1 for a traceback)", file=sys.stderr)
         return 2
+    except BrokenPipeError:                          # `tinycnn predict ... | head`: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("tinycnn: interrupted", file=sys.stderr)
         return 130

@@ -149,9 +149,12 @@ def run(args, new_run_folder):
         from tinycnn import viz
         fpr, tpr, _ = metrics.roc_curve(y_test, test_scores)
         point = (1 - report["specificity"], report["sensitivity"])
-        viz.plot_roc(fpr, tpr, auc=report["auc"], point=point, label="lesion_cnn", save=folder / "roc.png")
+        viz.plot_roc(fpr, tpr, auc=report["auc"], point=point, threshold=threshold, label="lesion_cnn",
+                     title="ROC curve on the test set (threshold chosen on validation)",
+                     save=folder / "roc.png")
         viz.plot_history(history, save=folder / "curves.png")
         viz.plot_confusion_matrix(report["confusion"], class_names=["healthy", "lesion"],
+                                  title=f"Confusion matrix, test set, threshold {threshold:.3g}",
                                   save=folder / "confusion.png")
     print(f"run folder: {folder}")
     return record
