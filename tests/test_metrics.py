@@ -1,9 +1,9 @@
-"""Metrics against values worked out by hand (ties included)."""
+"""Metrics against values worked out by hand (ties included) and against scikit-learn."""
 import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tinycnn.metrics import (
@@ -136,3 +136,63 @@ def test_classification_report_lists_classes_and_totals():
     assert lines[-1].split() == ["accuracy", "0.750", "4"]
     with pytest.raises(ValueError, match="2 class names for 3"):
         classification_report([0, 1, 2], [0, 1, 2], class_names=["a", "b"])
+
+
+# ------------------------------------------------------------------ scikit-learn as an oracle
+# An independent implementation (the `test` extra; tinycnn itself never imports it).
+
+labels_and_scores = st.integers(2, 40).flatmap(lambda n: st.tuples(
+    st.lists(st.integers(0, 1), min_size=n, max_size=n),
+    st.lists(st.integers(0, 6), min_size=n, max_size=n)))       # few distinct scores: ties
+
+
+@settings(max_examples=150, deadline=None)
+@given(labels_and_scores)
+def test_roc_curve_and_auc_match_scikit_learn(data):
+    from sklearn import metrics as sk
+    y, s = np.array(data[0]), np.array(data[1], dtype=float) / 6
+    assume(y.min() != y.max())                       # one class: both refuse (tested above)
+    fpr, tpr, thr = roc_curve(y, s)
+    sk_fpr, sk_tpr, sk_thr = sk.roc_curve(y, s, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, sk_fpr)
+    np.testing.assert_allclose(tpr, sk_tpr)
+    np.testing.assert_allclose(thr[1:], sk_thr[1:])  # the first point's stand-in differs by version
+    assert roc_auc(y, s) == pytest.approx(sk.roc_auc_score(y, s), abs=1e-12)
+    j = sk_tpr - sk_fpr
+    j[0] = -np.inf
+    assert best_threshold(y, s) == sk_thr[int(np.argmax(j))]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(2, 6).flatmap(lambda k: st.tuples(
+    st.just(k),
+    st.lists(st.tuples(st.integers(0, k - 1), st.integers(0, k - 1)), min_size=1, max_size=60))))
+def test_confusion_matrix_and_precision_recall_f1_match_scikit_learn(data):
+    from sklearn import metrics as sk
+    K, pairs = data
+    y_true, y_pred = np.array(pairs).T
+    classes = list(range(K))
+    np.testing.assert_array_equal(confusion_matrix(y_true, y_pred, num_classes=K),
+                                  sk.confusion_matrix(y_true, y_pred, labels=classes))
+    r = precision_recall_f1(y_true, y_pred, num_classes=K)
+    p, rec, f1, support = sk.precision_recall_fscore_support(y_true, y_pred, labels=classes,
+                                                             zero_division=0)
+    np.testing.assert_allclose(r["precision"], p)
+    np.testing.assert_allclose(r["recall"], rec)
+    np.testing.assert_allclose(r["f1"], f1)
+    np.testing.assert_array_equal(r["support"], support)
+    assert r["macro_f1"] == pytest.approx(sk.f1_score(y_true, y_pred, labels=classes, average="macro",
+                                                      zero_division=0))
+    assert accuracy(y_true, y_pred) == pytest.approx(sk.accuracy_score(y_true, y_pred))
+
+
+@settings(max_examples=100, deadline=None)
+@given(labels_and_scores, st.sampled_from([0.0, 0.2, 0.5, 0.51, 1.0]))
+def test_sensitivity_specificity_match_scikit_learn_recall(data, t):
+    from sklearn import metrics as sk
+    y, s = np.array(data[0]), np.array(data[1], dtype=float) / 6
+    assume(y.min() != y.max())
+    y_pred = (s >= t).astype(int)
+    sens, spec = sensitivity_specificity(y, s, threshold=t)
+    assert sens == pytest.approx(sk.recall_score(y, y_pred, pos_label=1))
+    assert spec == pytest.approx(sk.recall_score(y, y_pred, pos_label=0))
