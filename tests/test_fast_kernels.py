@@ -327,3 +327,19 @@ def test_dense_on_several_threads_equals_reference(dtype):
     for name, g1, g2, r in zip(("y", "dx", "dw", "db"), got[1], got[2], want):
         assert_close(g2, r, f"dense {name} on 2 threads")
         assert_close(g1, r, f"dense {name} on 1 thread")
+
+
+def test_blas_runs_single_threaded_inside_kernels_and_is_restored():
+    """threadpoolctl (a run-time dependency) switches BLAS to one thread inside, then back."""
+    import threadpoolctl
+    from tinycnn.kernels.numba_runtime import blas_single_threaded
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"]
+
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        assert blas_threads() and set(blas_threads()) == {2}
+        with blas_single_threaded():
+            assert set(blas_threads()) == {1}
+        assert set(blas_threads()) == {2}

@@ -27,7 +27,7 @@ on contiguous pieces of the batch on a small thread pool (:func:`set_num_threads
 ``NUMBA_NUM_THREADS``). BLAS is called single-threaded inside these kernels; every BLAS
 product is cut into chunks whose sizes depend on the shapes only, and the pool threads
 share out whole chunks, so two thread pools never fight over the cores and the results
-are bit-identical for any thread count (OpenBLAS's own setting is restored on return).
+are bit-identical for any thread count (BLAS's own setting, switched through threadpoolctl, is restored on return).
 The comments in :mod:`numba_runtime` give the rule, the measurements, and why not
 ``parallel=True``.
 """

@@ -3,7 +3,6 @@
 No Numba here: these helpers only decide *where* the kernels of :mod:`numba_conv` and
 :mod:`numba_pool` write and *which thread* runs which part of the batch.
 """
-import ctypes
 import math
 import threading
 
@@ -168,58 +167,51 @@ def clear_workspace():
 # whole scheduler slice: LeNet's conv2 forward took 8 ms instead of 1.3 ms. So the fast
 # kernels always call BLAS single-threaded and give each thread of our pool its own
 # slice of every GEMM (see numba_paths): big products still use every core, and the
-# number of threads tinycnn uses is exactly get_num_threads(). OpenBLAS's setting is
-# restored on the way out; other BLAS libraries, or none found, leave this a no-op.
+# number of threads tinycnn uses is exactly get_num_threads(). It matters for the results
+# too: a multi-threaded GEMM may round differently for each BLAS thread count. BLAS's
+# setting is restored on the way out. The switch goes through threadpoolctl, which knows
+# OpenBLAS, MKL and BLIS on Linux, macOS and Windows.
 
-class _OpenBLAS:
-    """``get()``/``set(n)`` of the OpenBLAS NumPy loaded, found through its C API."""
-
-    def __init__(self):
-        self.get = self.set = None
-        try:
-            with open("/proc/self/maps") as f:
-                paths = {ln.split()[-1] for ln in f if "openblas" in ln.lower() and ".so" in ln}
-        except OSError:                                   # not Linux
-            return
-        for path in sorted(paths):
-            try:
-                lib = ctypes.CDLL(path)
-            except OSError:
-                continue
-            for prefix, suffix in (("scipy_openblas_", "64_"), ("scipy_openblas_", ""),
-                                   ("openblas_", "64_"), ("openblas_", "")):
-                get = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
-                set_ = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
-                if get is not None and set_ is not None:
-                    get.restype, set_.argtypes = ctypes.c_int, [ctypes.c_int]
-                    self.get, self.set = get, set_
-                    return
+_blas = None    # threadpoolctl's controllers of the BLAS libraries, found on first use
 
 
-_openblas = None
+def _blas_libraries():
+    """threadpoolctl's controller of every BLAS loaded (OpenBLAS, MKL, BLIS...), found once.
+
+    Found after NumPy is imported, so NumPy's own BLAS is always among them.
+    """
+    global _blas
+    if _blas is None:
+        import numpy  # noqa: F401  (loads NumPy's BLAS)
+        import threadpoolctl
+        _blas = threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers
+    return _blas
 
 
 class _SingleThreadedBLAS:
-    """Context manager: OpenBLAS on one thread inside (its setting restored on exit)."""
+    """Context manager: every BLAS on one thread inside (its setting restored on exit).
+
+    Costs ~5 us when BLAS has several threads (one get and two sets through
+    threadpoolctl's controllers), ~1 us when it already has one.
+    """
 
     def __enter__(self):
-        global _openblas
-        self.before = 1
-        if _openblas is None:
-            import numpy  # noqa: F401  (OpenBLAS is loaded with NumPy)
-            _openblas = _OpenBLAS()
-        if _openblas.get is not None:
-            self.before = _openblas.get()
-            if self.before > 1:
-                _openblas.set(1)
+        self.before = []
+        for lib in _blas_libraries():
+            n = lib.get_num_threads() or 1
+            if n > 1:
+                lib.set_num_threads(1)
+                self.before.append((lib, n))
         return self
 
     def __exit__(self, *exc):
-        if self.before > 1:
-            _openblas.set(self.before)
+        for lib, n in self.before:
+            lib.set_num_threads(n)
+            if hasattr(lib, "clear_controlling_thread"):     # OpenBLAS: free the limit
+                lib.clear_controlling_thread()               # for other Python threads
         return False
 
 
 def blas_single_threaded():
-    """``with blas_single_threaded(): ...`` -- OpenBLAS on one thread; our pool does the rest."""
+    """``with blas_single_threaded(): ...`` -- BLAS on one thread; our pool does the rest."""
     return _SingleThreadedBLAS()
