@@ -5,7 +5,7 @@ downloaded yourself, a synthetic lesion task, and index helpers for splits and b
 ``load_mnist5k``           5,000 real MNIST digits, 4,000 / 1,000 split
 ``load_mnist_idx``         MNIST / Fashion-MNIST IDX files (plain or .gz)
 ``load_medmnist``          MedMNIST ``.npz`` files (PneumoniaMNIST, ...)
-``load_image``             one PNG or ``.npy`` image as a CHW float array
+``load_image``             one PNG/JPEG/... or ``.npy`` image as CHW floats
 ``load_retina``            a real fundus photograph (green channel)
 ``load_microaneurysms``    a real fundus crop with microaneurysms
 ``retinal_lesions``        synthetic microaneurysm-detection patches
