@@ -65,7 +65,7 @@ def predicted(out):
     return line.split()[1]
 
 
-def test_predict_the_shipped_drawings_inverting_black_on_white(run_folder, capsys):
+def test_predict_the_shipped_drawings_inverting_black_on_white(run_folder, tmp_path, capsys):
     model = str(run_folder / "model.npz")
     assert main(["predict", model, str(SAMPLES / "digit_7.png")]) == 0
     plain = capsys.readouterr().out
@@ -78,9 +78,22 @@ def test_predict_the_shipped_drawings_inverting_black_on_white(run_folder, capsy
     assert "note: inverted the image (1 - x): the image has a bright background" in paper
     assert "note: resized 140×140 -> 28×28 (area average, anti-aliased)" in paper
     assert predicted(paper) == "7"
+    from PIL import Image                              # a colour JPEG photo of the drawing
+    Image.open(SAMPLES / "digit_7_paper.png").convert("RGB").save(tmp_path / "photo.jpg", quality=90)
+    assert main(["predict", model, str(tmp_path / "photo.jpg")]) == 0
+    photo = capsys.readouterr().out
+    assert "note: converted colour to gray" in photo and "note: inverted" in photo
+    assert predicted(photo) == "7"
     assert main(["predict", "--invert", "no", model, str(SAMPLES / "digit_7_paper.png")]) == 0
     kept = capsys.readouterr().out
     assert "inverted" not in kept and kept.splitlines()[1:] != paper.splitlines()[2:]
+
+
+def test_readme_names_a_shipped_sample():
+    import re
+    readme = (DATA_DIR.parents[2] / "README.md").read_text()
+    named = re.findall(r"tinycnn/datasets/data/samples/(\w+\.png)", readme)
+    assert named and all((SAMPLES / name).is_file() for name in named)
 
 
 def test_binary_predict_uses_the_stored_threshold(tmp_path, capsys):

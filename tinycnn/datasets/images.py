@@ -123,7 +123,8 @@ def _resize_antialiased(plane, H, W):
     from PIL import Image
     h, w = plane.shape
     im = Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32))   # float32 -> mode "F"
-    f = Image.Resampling.BOX if H <= h and W <= w else Image.Resampling.BILINEAR
+    filters = getattr(Image, "Resampling", Image)        # Pillow < 9.1 keeps them on Image
+    f = filters.BOX if H <= h and W <= w else filters.BILINEAR
     return np.clip(np.asarray(im.resize((W, H), resample=f), dtype=np.float32), 0.0, 1.0)
 
 
