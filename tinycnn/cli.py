@@ -195,7 +195,7 @@ def cmd_evaluate(args):
         probs = model.predict(_normalise_for(model, x))
     y_pred, threshold = decide(model, probs)
     if threshold is not None:
-        print(f"decision: positive when the score is >= {threshold:.4g} (stored with the model)")
+        print(f"decision: positive when the score is >= {threshold:.4g} ({_threshold_source(model)})")
     names = model.meta.get("class_names") or data["class_names"]
     print(f"{dataset} test split: {len(y)} images")
     print(f"accuracy: {metrics.accuracy(y, y_pred):.2%}")
@@ -203,6 +203,11 @@ def cmd_evaluate(args):
     print("confusion matrix (rows: true class, columns: predicted):")
     print(metrics.confusion_matrix(y, y_pred, num_classes=len(names)))
     return 0
+
+
+def _threshold_source(model):
+    return ("stored with the model, chosen on validation data" if "threshold" in model.meta
+            else "the default for a single sigmoid output")
 
 
 def _model_background(model):
@@ -231,7 +236,7 @@ def cmd_predict(args):
         print(f"class: {names[best]} (probability {probs[best]:.3f})")
     else:
         print(f"class: {names[best]} (score {probs[1]:.3f} {'>=' if best else '<'} threshold "
-              f"{threshold:.3f} stored with the model, the same rule evaluate uses)")
+              f"{threshold:.3f}: {_threshold_source(model)}, the same rule evaluate uses)")
     for name, p in sorted(zip(names, probs), key=lambda t: -t[1]):
         print(f"  {name:>10}  {p:.4f}")
     return 0
