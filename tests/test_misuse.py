@@ -250,6 +250,7 @@ def test_numpy_scalars_are_numbers_everywhere_else(float_type, int_type):
     assert optim.SGD(params, lr=int_type(1)).lr == 1.0
     assert optim.CosineLR(adam, T_max=int_type(4), eta_min=float_type(0)).T_max == 4
     assert layers.LeakyReLU(float_type(0.25)).alpha == 0.25
+    assert layers.Dropout(float_type(0.25)).p == 0.25
     stop = tc.EarlyStopping(patience=int_type(2), min_delta=float_type(0.5))
     assert stop.patience == 2 and stop.min_delta == 0.5
     model = conv_model()

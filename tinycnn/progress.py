@@ -11,6 +11,8 @@ line per epoch (as in Keras).
 import sys
 import time
 
+import numpy as np
+
 from tinycnn.checks import as_int
 
 __all__ = ["Progress"]
@@ -24,7 +26,9 @@ class Progress:
     """Progress output for one ``fit`` call: ``start_epoch``, ``update`` per batch, ``end_epoch``."""
 
     def __init__(self, verbose, epochs, stream=None):
-        self.level = 1 if verbose is True else 0 if verbose is False else as_int(verbose, "verbose", "fit", 0)
+        if isinstance(verbose, (bool, np.bool_)):
+            verbose = int(verbose)
+        self.level = as_int(verbose, "verbose", "fit", 0)
         if self.level > 2:
             raise ValueError(f"fit: verbose must be False/True or 0, 1, 2; got {verbose!r}")
         self.stream = sys.stderr if stream is None else stream

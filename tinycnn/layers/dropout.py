@@ -8,6 +8,8 @@ expected activation is unchanged:
 Evaluation (``eval()``): :math:`y = x`, :math:`dx = dy` — nothing to undo at test time,
 which is why the scaling happens during training ("inverted").
 """
+import numbers
+
 import numpy as np
 
 from tinycnn.init import as_generator
@@ -25,7 +27,7 @@ class Dropout(Layer):
 
     def __init__(self, p=0.5, *, rng=None):
         super().__init__()
-        if not (isinstance(p, (int, float)) and 0 <= p < 1):
+        if isinstance(p, bool) or not (isinstance(p, numbers.Real) and 0 <= p < 1):  # np.float32 welcome
             raise ValueError(f"Dropout: p must be a probability in [0, 1), got {p!r}")
         self.p = float(p)
         self.rng = as_generator(rng)
