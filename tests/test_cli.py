@@ -168,6 +168,7 @@ def test_wrong_files_say_what_they_are(run_folder, tmp_path, capsys):
     (["train", "--bogus"], "unrecognized arguments: --bogus"),
     (["train", "--epochs", "0"], "--epochs must be >= 1"),
     (["train", "--lr", "-1"], "--lr must be > 0"),
+    (["train", "--limit", "-5"], "--limit must be >= 0"),
     (["train", "--dataset", "imagenet"], "invalid choice: 'imagenet'"),
     (["train", "--dataset", "medmnist"], "--dataset medmnist needs --data PATH"),
     (["train", "--dataset", "idx", "--data", "/no/such/file.gz"], "no such file: /no/such/file.gz"),

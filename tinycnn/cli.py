@@ -352,6 +352,8 @@ def _check_train_args(args):
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.limit < 0:
+        raise UsageError(f"--limit must be >= 0 (0: all training images), got {args.limit}")
     if args.lr <= 0:
         raise UsageError(f"--lr must be > 0, got {args.lr}")
     if not 0 < args.val_split < 1:
