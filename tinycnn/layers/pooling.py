@@ -14,7 +14,7 @@ import numpy as np
 from tinycnn import backend
 from tinycnn.layers.base import Layer, check_dy, check_input, pair
 
-__all__ = ["MaxPool2D", "AvgPool2D"]
+__all__ = ["MaxPool2D", "AvgPool2D", "GlobalAvgPool2D"]
 
 
 class _Pool2D(Layer):
@@ -80,3 +80,36 @@ class MaxPool2D(_Pool2D):
 class AvgPool2D(_Pool2D):
     """Average pooling; ``AvgPool2D(2)`` halves H and W."""
     _kind = "avgpool2d"
+
+
+class GlobalAvgPool2D(Layer):
+    r"""Global average pooling: one number per channel, ``(N, C, H, W) -> (N, C)``.
+
+    :math:`y_{n,c} = \frac{1}{HW}\sum_{h,w} x_{n,c,h,w}`; backward spreads each
+    :math:`dy_{n,c}/(HW)` evenly over its map. No parameters, and it replaces ``Flatten``
+    before the classifier: the head then works for any input size.
+
+    >>> GlobalAvgPool2D().forward(np.ones((2, 3, 4, 5), np.float32)).shape
+    (2, 3)
+    """
+
+    def forward(self, x):
+        check_input(self, x, ndim=4)
+        self._cache = x.shape
+        return x.mean(axis=(2, 3), dtype=x.dtype)
+
+    def backward(self, dy):
+        N, C, H, W = self._cached()
+        check_dy(self, dy, (N, C))
+        dx = np.empty((N, C, H, W), dtype=dy.dtype)
+        dx[...] = (dy / (H * W))[:, :, None, None]
+        return dx
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"{self!r} expects a per-sample input (C, H, W), got {tuple(input_shape)}")
+        return (input_shape[0],)
+
+    def receptive_window(self, input_shape):
+        """Every output sees its whole map: like Dense, no window (``None``)."""
+        return None
