@@ -188,7 +188,7 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
             if isinstance(loss, (SoftmaxCrossEntropy, BinaryCrossEntropyWithLogits)):
                 logs["accuracy"] = total_correct / seen
             if val is not None:
-                logs.update({f"val_{k}": v for k, v in evaluate(model, *val, loss=loss).items()})
+                logs.update({f"val_{k}": v for k, v in _score(model, *val, loss, 256).items()})
             logs["lr"] = optimizer_lr(optimizer)
             progress.end_epoch(logs)
             history.on_epoch_end(epoch, logs)
@@ -249,6 +249,11 @@ def evaluate(model, x, y, *, loss=None, batch_size=256):
     x = check_x(x, model, "evaluate")
     y = check_y(y, len(x), "evaluate")
     probe(model, x, "evaluate")
+    return _score(model, x, y, loss, batch_size)
+
+
+def _score(model, x, y, loss, batch_size):
+    """evaluate's work on checked arguments (``fit`` calls it every epoch on validation data)."""
     out = _outputs(model, x, batch_size)
     loss = default_loss(out, y) if loss is None else loss
     result = {"loss": loss.forward(out, y)}
