@@ -343,3 +343,49 @@ def test_blas_runs_single_threaded_inside_kernels_and_is_restored():
         with blas_single_threaded():
             assert set(blas_threads()) == {1}
         assert set(blas_threads()) == {2}
+
+
+@pytest.mark.parametrize("C, stride", [(1, 1), (1, 2), (3, 1)])   # planes/rows, im2col
+@pytest.mark.parametrize("kern", [fast, reference], ids=["numba", "reference"])
+def test_conv_backward_without_dx_gives_the_same_dw_db(kern, C, stride):
+    rng = np.random.default_rng(6)
+    for H in (9, 50):                                          # whole planes, rows
+        x = rng.standard_normal((3, C, H, H)).astype(np.float32)
+        w = rng.standard_normal((4, C, 3, 3)).astype(np.float32)
+        dy = rng.standard_normal(kern.conv2d_forward(x, w, np.zeros(4, np.float32),
+                                                     stride, 1).shape).astype(np.float32)
+        dx, dw, db = kern.conv2d_backward(dy, x, w, stride, 1)
+        none, dw2, db2 = kern.conv2d_backward(dy, x, w, stride, 1, need_dx=False)
+        assert none is None and dx is not None
+        np.testing.assert_array_equal(dw2, dw)
+        np.testing.assert_array_equal(db2, db)
+
+
+@pytest.mark.parametrize("backend", ["numba", "reference"])
+def test_training_backward_skips_the_first_layers_dx_with_the_same_gradients(backend, monkeypatch):
+    """Sequential.backward(dy, input_grad=False): same p.grad, no dx for the data."""
+    import tinycnn as tc
+    from tinycnn import layers
+    model = tc.Sequential(layers.ReLU(), layers.Conv2D(2, 3, kernel_size=3, padding=1, rng=0),
+                          layers.ReLU(), layers.MaxPool2D(2), layers.Conv2D(3, 4, 3, rng=1),
+                          layers.Flatten(), layers.Dense(4 * 2 * 2, 5, rng=2))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 2, 8, 8)).astype(np.float32)
+    dy = rng.standard_normal((4, 5)).astype(np.float32)
+    kern = tc.backend.kernels(backend)
+    calls = []
+    real = kern.conv2d_backward
+    monkeypatch.setattr(kern, "conv2d_backward",
+                        lambda *a, need_dx=True: calls.append(need_dx) or real(*a, need_dx=need_dx))
+    grads = {}
+    with tc.use_backend(backend):
+        for input_grad in (True, False):
+            model.zero_grad()
+            model.forward(x)
+            out = model.backward(dy, input_grad=input_grad)
+            assert (out is None) == (not input_grad)
+            grads[input_grad] = [p.grad.copy() for p in model.parameters()]
+    assert calls == [True, True, True, False]          # the first Conv2D skipped dx
+    assert all(layer.input_grad for layer in model.layers)
+    for a, b in zip(grads[True], grads[False]):
+        np.testing.assert_array_equal(a, b)

@@ -50,11 +50,29 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, dy):
-        """Back-propagate ``dy = dL/dy``; fills every ``p.grad`` and returns ``dL/dx``."""
-        for layer in reversed(self.layers):
+    def backward(self, dy, input_grad=True):
+        """Back-propagate ``dy = dL/dy``; fills every ``p.grad`` and returns ``dL/dx``.
+
+        ``input_grad=False`` (training, where nobody needs ``dL/dx``, as in PyTorch) stops
+        at the first layer with parameters and lets it skip its input gradient
+        (``Layer.input_grad``): every ``p.grad`` is the same, and ``None`` is returned.
+        """
+        if input_grad:
+            for layer in reversed(self.layers):
+                dy = layer.backward(dy)
+            return dy
+        first = next((k for k, layer in enumerate(self.layers) if layer.parameters()), None)
+        if first is None:
+            return None                        # no parameters: no gradient to compute
+        for layer in reversed(self.layers[first + 1:]):
             dy = layer.backward(dy)
-        return dy
+        head = self.layers[first]
+        head.input_grad = False
+        try:
+            head.backward(dy)
+        finally:
+            head.input_grad = True
+        return None
 
     # ------------------------------------------------------------ parameters and modes
     def parameters(self):

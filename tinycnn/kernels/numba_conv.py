@@ -60,15 +60,15 @@ def plane_forward(xf, w, b, R, yf, lo, hi):
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def plane_backward(dyf, xf, w, R, dxf, dw_n, lo, hi):
+def plane_backward(dyf, xf, w, R, need_dx, dxf, dw_n, lo, hi):
     r"""The loops of :func:`plane_forward`, read in reverse (adds into ``dxf``, ``dw_n``).
 
     dw_n[n,f,c,i,j] += sum_t dyf[n,f,t] * xf[n,c,i*R+j+t]
-    dxf[n,c,i*R+j+t] += dyf[n,f,t] * w[f,c,i,j]
+    dxf[n,c,i*R+j+t] += dyf[n,f,t] * w[f,c,i,j]          (only if ``need_dx``)
 
     ``dyf`` is ``dy`` in the same R-wide layout with ZEROS in the junk columns, so those
-    positions add nothing to ``dw`` or ``dx``. One partial ``dw`` per sample (``dw_n``),
-    summed over ``n`` by the caller in a fixed order.
+    positions add nothing to ``dw`` or ``dx``. One partial ``dw`` per sample (``dw_n``,
+    zero on entry), summed over ``n`` by the caller in a fixed order.
     """
     F, L = dyf.shape[1], dyf.shape[2]
     C = xf.shape[1]
@@ -80,14 +80,17 @@ def plane_backward(dyf, xf, w, R, dxf, dw_n, lo, hi):
                 for i in range(KH):
                     for j in range(KW):
                         x = xf[n, c, i * R + j:i * R + j + L]
-                        dx = dxf[n, c, i * R + j:i * R + j + L]
-                        acc = dy[0] * 0
+                        # starts from dw_n's zero: a typed zero (``dy[0] * 0`` is float64
+                        # in Numba, and the float32 sum then ran in float64, 25% slower)
+                        acc = dw_n[n, f, c, i, j]
                         for t in range(L):
                             acc += dy[t] * x[t]
-                        dw_n[n, f, c, i, j] += acc
-                        wv = w[f, c, i, j]
-                        for t in range(L):         # a separate loop: fused, it ran slower
-                            dx[t] += wv * dy[t]
+                        dw_n[n, f, c, i, j] = acc
+                        if need_dx:
+                            dx = dxf[n, c, i * R + j:i * R + j + L]
+                            wv = w[f, c, i, j]
+                            for t in range(L):     # a separate loop: fused, it ran slower
+                                dx[t] += wv * dy[t]
 
 
 # ------------------------------------------------------- direct, row by row
@@ -117,11 +120,11 @@ def row_forward(xp, w, b, y, lo, hi):
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def row_backward(dy, xp, w, dxp, dw_n, lo, hi):
+def row_backward(dy, xp, w, need_dx, dxp, dw_n, lo, hi):
     r"""The loops of :func:`row_forward`, read in reverse (adds into ``dxp``, ``dw_n``).
 
     dw_n[n,f,c,i,j] += sum_{h,q} dy[n,f,h,q] * xp[n,c,h+i,q+j]
-    dxp[n,c,h+i,q+j] += dy[n,f,h,q] * w[f,c,i,j]
+    dxp[n,c,h+i,q+j] += dy[n,f,h,q] * w[f,c,i,j]          (only if ``need_dx``)
 
     ``dw_n`` keeps one partial weight gradient per sample; the caller sums it over ``n``
     in a fixed order.
@@ -139,9 +142,10 @@ def row_backward(dy, xp, w, dxp, dw_n, lo, hi):
                             for q in range(Wo):
                                 acc += dy[n, f, h, q] * xp[n, c, h + i, q + j]
                             dw_n[n, f, c, i, j] = acc
-                            wv = w[f, c, i, j]
-                            for q in range(Wo):
-                                dxp[n, c, h + i, q + j] += wv * dy[n, f, h, q]
+                            if need_dx:
+                                wv = w[f, c, i, j]
+                                for q in range(Wo):
+                                    dxp[n, c, h + i, q + j] += wv * dy[n, f, h, q]
 
 
 # ------------------------------------------------------- im2col + GEMM (many channels)

@@ -128,8 +128,12 @@ def _crop_into(dx, dxp, ph, pw):
 
 
 def direct_backward(dy, x, w, ph, pw, dx):
-    """Direct loops in reverse (planes or rows, as the forward); fills dx, returns dw."""
+    """Direct loops in reverse (planes or rows, as the forward); fills dx, returns dw.
+
+    ``dx=None``: the input's gradient is not wanted (the first layer) -- only dw.
+    """
     N, F, Ho, Wo = dy.shape
+    need_dx = dx is not None
     dw_n = _ws.get("dw_n", (N,) + w.shape, x.dtype)
     dw_n.fill(0)
     if _use_plane(x, pw, Ho):
@@ -137,21 +141,27 @@ def direct_backward(dy, x, w, ph, pw, dx):
         R, Hp = W + 2 * pw, H + 2 * ph
         xf = _flat_planes(x, ph, pw, R, "xf")
         dyf = _pad(dy, 0, 0, name="dyf", width=R)    # zero junk columns add nothing
-        dxf = _ws.get("dxf", xf.shape, x.dtype)
+        dxf = _ws.get("dxf", xf.shape if need_dx else (1, 1, 1), x.dtype)
         dxf.fill(0)
-        _split(_conv.plane_backward, N, 2 * dyf.size * w[0].size,
-               dyf.reshape(N, F, Ho * R), xf, w, R, dxf, dw_n)
-        dx[...] = dxf[:, :, :Hp * R].reshape(N, C, Hp, R)[:, :, ph:ph + H, pw:pw + W]
+        _split(_conv.plane_backward, N, (1 + need_dx) * dyf.size * w[0].size,
+               dyf.reshape(N, F, Ho * R), xf, w, R, need_dx, dxf, dw_n)
+        if need_dx:
+            dx[...] = dxf[:, :, :Hp * R].reshape(N, C, Hp, R)[:, :, ph:ph + H, pw:pw + W]
         return dw_n.sum(axis=0)
     Wq = _lanes(Wo)
     xp = _pad(x, ph, pw, width=Wq - 1 + w.shape[3])
     dyq = _pad(dy, 0, 0, name="dyq", width=Wq)      # zero columns add nothing to dw, dx
-    dxp = dx
-    if xp is not x:
+    if not need_dx:
+        dxp = _ws.get("dxp", (1, 1, 1, 1), x.dtype)
+    elif xp is x:
+        dxp = dx
+    else:
         dxp = _ws.get("dxp", xp.shape, x.dtype)
         dxp.fill(0)
-    _split(_conv.row_backward, N, 2 * dyq.size * w[0].size, dyq, xp, w, dxp, dw_n)
-    _crop_into(dx, dxp, ph, pw)
+    _split(_conv.row_backward, N, (1 + need_dx) * dyq.size * w[0].size,
+           dyq, xp, w, need_dx, dxp, dw_n)
+    if need_dx:
+        _crop_into(dx, dxp, ph, pw)
     return dw_n.sum(axis=0)
 
 
@@ -166,14 +176,14 @@ def gemm_backward(dy, x, w, sh, sw, ph, pw, dx):
     computes its partial ``dw^T`` -- the transpose, ``cols @ dY^T``, the same dot products
     in the orientation BLAS runs faster (LeNet's conv2: 0.43 ms against 0.75-1.1 ms) --
     and its samples' ``dcols`` and col2im. The partials are then added in chunk order:
-    the same shapes and the same sums for any number of threads.
+    the same shapes and the same sums for any number of threads. ``dx=None``: only dw.
     """
     N, F, Ho, Wo = dy.shape
     KH, KW = w.shape[2], w.shape[3]
     K, P = w[0].size, Ho * Wo
     xp = _pad(x, ph, pw)
     dxp = dx
-    if xp is not x:
+    if dx is not None and xp is not x:
         dxp = _ws.get("dxp", xp.shape, x.dtype)
         dxp.fill(0)
     W2, dy3 = w.reshape(F, K), dy.reshape(N, F, P)
@@ -184,18 +194,20 @@ def gemm_backward(dy, x, w, sh, sw, ph, pw, dx):
         B = hi - lo
         cols = _ws.get("cols", (K, B, P), x.dtype)
         dY = _ws.get("dY", (F, B, P), x.dtype)
-        dcols = _ws.get("dcols", (K, B, P), x.dtype)
         _conv.im2col(xp, KH, KW, sh, sw, Ho, Wo, cols, lo, hi)
         dY[...] = dy3[lo:hi].transpose(1, 0, 2)              # (B, F, P) -> (F, B, P)
         np.matmul(cols.reshape(K, B * P), dY.reshape(F, B * P).T, out=dwT_k[k])
-        np.matmul(W2.T, dY.reshape(F, B * P), out=dcols.reshape(K, B * P))
-        _conv.col2im(dcols, KH, KW, sh, sw, Ho, Wo, dxp, lo, hi)
+        if dxp is not None:
+            dcols = _ws.get("dcols", (K, B, P), x.dtype)
+            np.matmul(W2.T, dY.reshape(F, B * P), out=dcols.reshape(K, B * P))
+            _conv.col2im(dcols, KH, KW, sh, sw, Ho, Wo, dxp, lo, hi)
 
-    _run_chunks(chunk, bounds, 2 * K * N * P * F)
+    _run_chunks(chunk, bounds, (1 + (dx is not None)) * K * N * P * F)
     dwT = dwT_k[0].copy()
     for k in range(1, len(bounds)):                           # in chunk order
         dwT += dwT_k[k]
-    _crop_into(dx, dxp, ph, pw)
+    if dx is not None:
+        _crop_into(dx, dxp, ph, pw)
     return np.ascontiguousarray(dwT.T).reshape(w.shape)
 
 

@@ -11,6 +11,7 @@ CNN uses, a branch with the window written out: with the loop bounds known, LLVM
 everything in registers (max-pool forward 0.87 -> 0.15 ms on LeNet's 64x6x28x28).
 The branch lives inside the same kernel, so it costs no extra compilation.
 """
+import numpy as np
 from numba import njit
 
 
@@ -59,6 +60,7 @@ def maxpool_backward(dy, x, kh, kw, sh, sw, dx, lo, hi):
     reference and in PyTorch. ``dx`` must be zero on entry; overlapping windows add up.
     """
     Ho, Wo = dy.shape[1], dy.shape[2]
+    zero = np.zeros(1, dx.dtype)[0]      # a zero of dx's dtype (``g * 0`` would be float64)
     if kh == 2 and kw == 2 and sh == 2 and sw == 2:
         for p in range(lo, hi):
             for h in range(Ho):
@@ -66,7 +68,6 @@ def maxpool_backward(dy, x, kh, kw, sh, sw, dx, lo, hi):
                     a, b = x[p, 2 * h, 2 * q], x[p, 2 * h, 2 * q + 1]
                     c, d = x[p, 2 * h + 1, 2 * q], x[p, 2 * h + 1, 2 * q + 1]
                     g = dy[p, h, q]
-                    zero = g * 0
                     m, k = a, 0                  # the forward's scan over a, b, c, d
                     if b > m or b != b:
                         m, k = b, 1
@@ -110,10 +111,11 @@ def avgpool_forward(x, kh, kw, sh, sw, area, y, lo, hi):
                     s += x[p, 2 * h + 1, 2 * q + 1]
                     y[p, h, q] = s / area
         return
+    zero = np.zeros(1, y.dtype)[0]       # accumulate in y's dtype (``x * 0`` is float64)
     for p in range(lo, hi):
         for h in range(Ho):
             for q in range(Wo):
-                s = x[p, h * sh, q * sw] * 0
+                s = zero
                 for i in range(kh):
                     for j in range(kw):
                         s += x[p, h * sh + i, q * sw + j]

@@ -66,7 +66,7 @@ def conv2d_forward(x, w, b, stride=1, padding=0):
     return y
 
 
-def conv2d_backward(dy, x, w, stride=1, padding=0):
+def conv2d_backward(dy, x, w, stride=1, padding=0, need_dx=True):
     r"""Gradients of :func:`conv2d_forward`; the same loops, read in reverse.
 
     .. math::
@@ -80,6 +80,8 @@ def conv2d_backward(dy, x, w, stride=1, padding=0):
 
     and ``dx`` is ``dx_pad`` with the padding cut off.
     dy: (N, F, Ho, Wo) -> dx: (N, C, H, W), dw: (F, C, KH, KW), db: (F,).
+    ``need_dx=False`` (the input is the data: nobody wants its gradient) returns
+    ``(None, dw, db)``.
     """
     sh, sw = _pair(stride)
     ph, pw = _pair(padding)
@@ -93,8 +95,11 @@ def conv2d_backward(dy, x, w, stride=1, padding=0):
     for i in range(KH):
         for j in range(KW):
             dw[:, :, i, j] = np.einsum("nfhw,nchw->fc", dy, _tap(x_pad, i, j, sh, sw, Ho, Wo))
-            # for one tap (i, j) the positions h*s+i are all distinct: += cannot collide
-            _tap(dx_pad, i, j, sh, sw, Ho, Wo)[...] += np.einsum("nfhw,fc->nchw", dy, w[:, :, i, j])
+            if need_dx:
+                # for one tap (i, j) the positions h*s+i are all distinct: += cannot collide
+                _tap(dx_pad, i, j, sh, sw, Ho, Wo)[...] += np.einsum("nfhw,fc->nchw", dy, w[:, :, i, j])
+    if not need_dx:
+        return None, dw, db
     dx = dx_pad[:, :, ph:ph + H, pw:pw + W]
     return np.ascontiguousarray(dx), dw, db
 

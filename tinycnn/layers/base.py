@@ -42,6 +42,13 @@ class Layer:
         super().__init_subclass__(**kwargs)
         register_layer(cls)
 
+    #: Whether :meth:`backward` must return ``dx``. ``Sequential.backward(dy,
+    #: input_grad=False)`` sets it to False on the first layer with parameters while it
+    #: runs: that layer's input is the data, whose gradient nobody uses. A layer that can
+    #: skip the work (Conv2D: about half of its backward) then returns ``None``; any
+    #: other layer may ignore the flag.
+    input_grad = True
+
     def __init__(self):
         self.training = True
         self._cache = None

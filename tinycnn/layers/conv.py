@@ -97,7 +97,8 @@ class Conv2D(Layer):
         x = self._cached()
         check_dy(self, dy, (x.shape[0],) + self.output_shape(x.shape[1:]))
         dx, dw, db = backend.kernels().conv2d_backward(dy.astype(x.dtype, copy=False), x,
-                                                       self.weight.data, self.stride, self.padding)
+                                                       self.weight.data, self.stride, self.padding,
+                                                       need_dx=self.input_grad)
         self.weight.grad += dw
         self.bias.grad += db
         return dx
