@@ -159,7 +159,7 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
                     if not np.all(np.isfinite(out)):
                         _diverged("the model's output", *where, restored=False)
                     batch_loss = loss.forward(out, yb)
-                    if not np.isfinite(batch_loss):
+                    if not np.all(np.isfinite(batch_loss)):
                         _diverged("the loss", *where, restored=False)
                     optimizer.zero_grad()
                     model.backward(loss.backward())
