@@ -91,7 +91,7 @@ def test_plot_images_has_a_title(tmp_path):
     fig = viz.plot_images(np.zeros((5, 1, 8, 8)), labels=list("abcde"), max_images=4,
                           save=tmp_path / "img.png")
     check_png(fig, tmp_path / "img.png")
-    assert titles(fig)[0] == "4 of 5 images, each titled with its label"
+    assert titles(fig)[0] == "4 of 5 images, titled with the labels given"
     assert viz.plot_images(np.zeros((2, 8, 8)), title="two blanks")._suptitle.get_text() == "two blanks"
 
 

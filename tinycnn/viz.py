@@ -295,7 +295,7 @@ def plot_images(x, labels=None, max_images=32, ncols=8, save=None, title=None):
             ax.axis("off")
     if title is None:
         title = f"{n} of {len(x)} images" if n < len(x) else f"{n} images"
-        title += ", each titled with its label" if labels is not None else ""
+        title += ", titled with the labels given" if labels is not None else ""
     fig.suptitle(title, fontsize=10)
     return _finish(fig, save)
 
