@@ -307,7 +307,7 @@ if not FAST:
 
 fpr, tpr, _ = metrics.roc_curve(y_test, p_test)
 fig = viz.plot_roc(fpr, tpr, auc=report["auc"], label="lesion_cnn",
-                   point=(1 - report["specificity"], report["sensitivity"]))
+                   point=(1 - report["specificity"], report["sensitivity"]), threshold=threshold)
 fpr_d, tpr_d, _ = metrics.roc_curve(y_test, dark_test)
 fig.axes[0].plot(fpr_d, tpr_d, "--", label=f"darkest pixel (AUC = {auc_dark:.3f})")
 fig.axes[0].legend(loc="lower right", fontsize=8)
