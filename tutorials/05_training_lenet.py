@@ -437,8 +437,8 @@ show(viz.plot_confusion_matrix(cm, class_names=[str(k) for k in range(10)]), "05
 
 wrong = np.flatnonzero(y_pred != y_test)[:16]
 if len(wrong):
-    show(viz.plot_images(x_test[wrong], labels=[f"{t}→{p}" for t, p in zip(y_test[wrong], y_pred[wrong])]),
-         "05_mistakes")
+    show(viz.plot_images(x_test[wrong], labels=[f"{t}→{p}" for t, p in zip(y_test[wrong], y_pred[wrong])],
+                         title="Test digits the model got wrong: true → predicted"), "05_mistakes")
 
 # %% [markdown]
 # Look at the mistakes (titles are "true → predicted"): many are digits a person would
