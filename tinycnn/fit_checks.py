@@ -228,7 +228,7 @@ def check_targets(loss, out_shape, y, where, name="y"):
             hint = ("; hint: a model with one output is a binary classifier: use "
                     "loss=losses.BinaryCrossEntropyWithLogits(), or give the last layer 2 outputs")
         raise type(err)(f"{where}: {name} does not fit the model's output (N, "
-                        f"{', '.join(map(str, out_shape))}) under {loss!r}: {err}{hint}") from err
+                        f"{', '.join(map(str, out_shape))}): {err}{hint}") from err
     finally:
         if hasattr(loss, "_cache"):
             loss._cache = None
