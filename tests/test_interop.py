@@ -21,7 +21,7 @@ ort = require("onnxruntime")
 import tinycnn as tc  # noqa: E402
 from tinycnn import layers, losses, optim  # noqa: E402
 from tinycnn.interop import export_onnx, from_torch, to_torch, torch_code  # noqa: E402
-from tinycnn.models import lenet5, lesion_cnn  # noqa: E402
+from tinycnn.models import lenet5, lesion_cnn, resnet_mini  # noqa: E402
 
 TOL = {np.float32: 2e-5, np.float64: 1e-10}
 
@@ -39,14 +39,36 @@ def models(draw):
     shape, seq, seed = (C, H, H), [], draw(st.integers(0, 1000))
     acts = [lambda: layers.ReLU(), lambda: layers.LeakyReLU(0.1), lambda: layers.Sigmoid(),
             lambda: layers.Tanh(), lambda: layers.Dropout(0.3, rng=seed)]
+    r = np.random.default_rng(seed)
+
+    def batchnorm(C):                      # non-trivial statistics, as after some training
+        bn = layers.BatchNorm2D(C, dtype=dtype)
+        bn.weight.data[...] = r.random(C) + 0.5
+        bn.bias.data[...] = r.standard_normal(C)
+        bn.running_mean[...] = r.standard_normal(C)
+        bn.running_var[...] = r.random(C) + 0.5
+        return bn
+
     for _ in range(draw(st.integers(1, 3))):
-        kind = draw(st.sampled_from(["conv", "max", "avg", "act"]))
+        kind = draw(st.sampled_from(["conv", "max", "avg", "act", "bn", "res"]))
         if kind == "conv":
             k = draw(st.integers(1, 3))
             layer = layers.Conv2D(shape[0], draw(st.integers(1, 4)), kernel_size=k,
                                   stride=draw(st.integers(1, 2)), padding=draw(st.integers(0, 1)),
-                                  rng=seed, dtype=dtype)
-            layer.bias.data[...] = np.random.default_rng(seed).standard_normal(layer.bias.data.shape)
+                                  bias=draw(st.booleans()), rng=seed, dtype=dtype)
+            if layer.bias is not None:
+                layer.bias.data[...] = r.standard_normal(layer.bias.data.shape)
+        elif kind == "bn":
+            layer = batchnorm(shape[0])
+        elif kind == "res":                # a basic block, identity or projection shortcut
+            F, stride = draw(st.integers(1, 3)), draw(st.integers(1, 2))
+            shortcut = None
+            if F != shape[0] or stride != 1:
+                shortcut = [layers.Conv2D(shape[0], F, 1, stride=stride, bias=False, rng=seed, dtype=dtype),
+                            batchnorm(F)]
+            layer = layers.Residual(
+                layers.Conv2D(shape[0], F, 3, stride=stride, padding=1, bias=False, rng=seed, dtype=dtype),
+                batchnorm(F), layers.ReLU(), shortcut=shortcut)
         elif kind in ("max", "avg") and min(shape[1:]) >= 2:
             cls = layers.MaxPool2D if kind == "max" else layers.AvgPool2D
             layer = cls(2, stride=draw(st.sampled_from([None, 1])))
@@ -54,8 +76,12 @@ def models(draw):
             layer = draw(st.sampled_from(acts))()
         shape = layer.output_shape(shape)
         seq.append(layer)
-    seq.append(layers.Flatten())
-    features = int(np.prod(shape))
+    if draw(st.booleans()):
+        seq.append(layers.Flatten())
+        features = int(np.prod(shape))
+    else:
+        seq.append(layers.GlobalAvgPool2D())
+        features = shape[0]
     for _ in range(draw(st.integers(1, 2))):
         out = draw(st.integers(1, 6))
         seq += [layers.Dense(features, out, rng=seed, dtype=dtype), draw(st.sampled_from(acts))()]
@@ -95,14 +121,24 @@ def test_round_trip_keeps_every_weight_bit_exact(model_dtype):
     assert [repr(layer) for layer in back.layers] == [repr(layer) for layer in model.layers]
     for p, q in zip(model.parameters(), back.parameters()):
         assert q.data.dtype == p.data.dtype and np.array_equal(q.data, p.data)
+    x = np.random.default_rng(0).standard_normal((2,) + tuple(model.meta["input_shape"])).astype(dtype)
+    assert np.array_equal(back.eval().forward(x), model.eval().forward(x))   # running stats too
 
 
-def test_torch_code_rebuilds_the_module(tmp_path):
-    model = lenet5(rng=3)
+def _trained_resnet():
+    model = resnet_mini(widths=(4, 8), blocks_per_stage=1, rng=3)
+    model.forward(np.random.default_rng(0).random((8, 1, 28, 28)).astype(np.float32))  # running stats
+    return model.eval()
+
+
+@pytest.mark.parametrize("make", [lambda: lenet5(rng=3), _trained_resnet], ids=["lenet5", "resnet_mini"])
+def test_torch_code_rebuilds_the_module(make, tmp_path):
+    model = make()
     path = tmp_path / "lenet.pt"
     torch.save(to_torch(model).state_dict(), path)
     scope = {}
     exec(torch_code(model, path), scope)          # the code the CLI prints, run as printed
+    scope["model"].eval()
     x = np.random.default_rng(0).standard_normal((2, 1, 28, 28)).astype(np.float32)
     close(scope["model"](torch.from_numpy(x)).detach().numpy(), model.forward(x), np.float32)
 
@@ -128,8 +164,8 @@ def test_training_in_torch_then_importing_back_gives_the_same_accuracy():
     assert logs["accuracy"] == pytest.approx(torch_acc, abs=1 / len(yt))
 
 
-@pytest.mark.parametrize("make", [lambda: lenet5(rng=1), lambda: lesion_cnn(rng=2)],
-                         ids=["lenet5", "lesion_cnn"])
+@pytest.mark.parametrize("make", [lambda: lenet5(rng=1), lambda: lesion_cnn(rng=2), _trained_resnet],
+                         ids=["lenet5", "lesion_cnn", "resnet_mini"])
 def test_onnxruntime_agrees_with_predict(make, tmp_path):
     model = make()
     path = export_onnx(model, tmp_path / "model.onnx")

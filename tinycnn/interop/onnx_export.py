@@ -15,6 +15,9 @@ Flatten             Flatten(axis=1)
 ReLU / LeakyReLU    Relu / LeakyRelu(alpha)
 Sigmoid / Tanh      Sigmoid / Tanh
 Dropout             Identity                              (inference: dropout is off)
+GlobalAvgPool2D     GlobalAveragePool, then Flatten(axis=1)
+BatchNorm2D / 1D    BatchNormalization(epsilon) with the running statistics
+Residual            the branch's nodes, the shortcut's nodes, then Add
 ==================  ==========================================================
 
 Weights are stored as float32 initializers (ONNX runtimes compute convolutions in float32),
@@ -57,6 +60,13 @@ def _plain(op, **attrs):
     return lambda layer, x, y, name, weights: (op, [x], dict(attrs))
 
 
+def _batchnorm(layer, x, y, name, weights):
+    inputs = [x] + [weights(f"{name}.{key}", value) for key, value in
+                    (("weight", layer.weight.data), ("bias", layer.bias.data),
+                     ("running_mean", layer.running_mean), ("running_var", layer.running_var))]
+    return "BatchNormalization", inputs, {"epsilon": layer.eps}
+
+
 _TO_ONNX = {
     layers.Conv2D: _conv,
     layers.MaxPool2D: _pool("MaxPool"),
@@ -68,7 +78,38 @@ _TO_ONNX = {
     layers.Sigmoid: _plain("Sigmoid"),
     layers.Tanh: _plain("Tanh"),
     layers.Dropout: _plain("Identity"),
+    layers.BatchNorm2D: _batchnorm,
+    layers.BatchNorm1D: _batchnorm,
 }
+
+
+def _emit(layer, x, name, nodes, weights):
+    """Append the nodes computing ``layer`` on the tensor named ``x``; return the output's name."""
+    if type(layer) is layers.Residual:                    # y = F(x) + S(x)
+        f = s = x
+        for j, child in enumerate(layer.layers):
+            f = _emit(child, f, f"{name}.layers.{j}", nodes, weights)
+        for j, child in enumerate(layer.shortcut):
+            s = _emit(child, s, f"{name}.shortcut.{j}", nodes, weights)
+        y = f"{name}.out"
+        nodes.append(_helper().make_node("Add", [f, s], [y], name=f"{name}:{layer!r}"))
+        return y
+    if type(layer) is layers.GlobalAvgPool2D:            # (N, C, H, W) -> (N, C, 1, 1) -> (N, C)
+        nodes.append(_helper().make_node("GlobalAveragePool", [x], [f"{name}.pooled"], name=f"{name}:pool"))
+        nodes.append(_helper().make_node("Flatten", [f"{name}.pooled"], [f"{name}.out"], name=f"{name}:flatten", axis=1))
+        return f"{name}.out"
+    make = _TO_ONNX.get(type(layer))
+    if make is None:
+        raise TypeError(f"export_onnx: {name} ({layer!r}) has no ONNX counterpart; supported layers: "
+                        f"{', '.join(c.__name__ for c in _TO_ONNX)}, GlobalAvgPool2D, Residual")
+    y = f"{name}.out"
+    op, inputs, attrs = make(layer, x, y, name, weights)
+    nodes.append(_helper().make_node(op, inputs, [y], name=f"{name}:{layer!r}", **attrs))
+    return y
+
+
+def _helper():
+    return require("onnx", "tinycnn.interop.export_onnx").helper
 
 
 def export_onnx(model, path, input_shape=None):
@@ -102,18 +143,12 @@ def export_onnx(model, path, input_shape=None):
                                                np.asarray(array, np.float32).ravel().tolist()))
         return name
 
-    nodes, x = [], "input"
-    for k, layer in enumerate(model.layers):
-        make = _TO_ONNX.get(type(layer))
-        if make is None:
-            raise TypeError(f"export_onnx: layer {k} ({layer!r}) has no ONNX counterpart; "
-                            f"supported layers: {', '.join(c.__name__ for c in _TO_ONNX)}")
-        y = "logits" if k == len(model.layers) - 1 else f"x{k + 1}"
-        op, inputs, attrs = make(layer, x, y, f"layer{k}", weights)
-        nodes.append(helper.make_node(op, inputs, [y], name=f"{k}:{layer!r}", **attrs))
-        x = y
     if not model.layers:
         raise ValueError("export_onnx: the model has no layers")
+    nodes, x = [], "input"
+    for k, layer in enumerate(model.layers):
+        x = _emit(layer, x, f"layer{k}", nodes, weights)
+    nodes.append(helper.make_node("Identity", [x], ["logits"], name="logits"))
     probs = "Sigmoid" if out_shape[0] == 1 else "Softmax"
     nodes.append(helper.make_node(probs, ["logits"], ["probabilities"], name=probs,
                                   **({} if probs == "Sigmoid" else {"axis": 1})))
