@@ -76,7 +76,7 @@ def test_predict_the_shipped_drawings_inverting_black_on_white(run_folder, tmp_p
     assert main(["predict", model, str(SAMPLES / "digit_7_paper.png")]) == 0
     paper = capsys.readouterr().out
     assert "note: inverted the image (1 - x): the image has a bright background" in paper
-    assert "note: resized 140×140 -> 28×28 (area average, anti-aliased)" in paper
+    assert "note: framed the drawing like MNIST" in paper and "ink box scaled to 20×16" in paper
     assert predicted(paper) == "7"
     from PIL import Image                              # a colour JPEG photo of the drawing
     Image.open(SAMPLES / "digit_7_paper.png").convert("RGB").save(tmp_path / "photo.jpg", quality=90)
@@ -84,9 +84,34 @@ def test_predict_the_shipped_drawings_inverting_black_on_white(run_folder, tmp_p
     photo = capsys.readouterr().out
     assert "note: converted colour to gray" in photo and "note: inverted" in photo
     assert predicted(photo) == "7"
-    assert main(["predict", "--invert", "no", model, str(SAMPLES / "digit_7_paper.png")]) == 0
+    assert main(["predict", "--invert", "no", "--frame", "no", model, str(SAMPLES / "digit_7_paper.png")]) == 0
     kept = capsys.readouterr().out
-    assert "inverted" not in kept and kept.splitlines()[1:] != paper.splitlines()[2:]
+    assert "inverted" not in kept and "note: resized 140×140 -> 28×28 (area average, anti-aliased)" in kept
+    assert kept.splitlines()[1:] != paper.splitlines()[2:]
+
+
+def test_framing_rescues_a_small_drawing_in_a_big_photo(run_folder):
+    """Digits drawn small somewhere on a gray sheet: shrinking the whole photo leaves a
+    speck; framing them like MNIST (as predict does) gives the model what it knows."""
+    from PIL import Image
+    from tinycnn.cli import _normalise_for
+    from tinycnn.datasets import load_mnist5k
+    from tinycnn.datasets.images import fit_to_input
+    model = tc.load_model(run_folder / "model.npz")
+    _, (x, y) = load_mnist5k(seed=0, raw=True)
+    rng = np.random.default_rng(0)
+    fitted = {True: [], False: []}
+    for k in range(60):
+        ink = np.asarray(Image.fromarray(x[k, 0]).resize((140, 140), Image.Resampling.BICUBIC)) / 255
+        sheet = np.zeros((300, 400))
+        r, c = rng.integers(0, 160), rng.integers(0, 260)
+        sheet[r:r + 140, c:c + 140] = ink
+        photo = (0.85 - 0.7 * sheet)[None]                     # dark gray ink on light gray paper
+        for frame in fitted:
+            fitted[frame].append(fit_to_input(photo, (1, 28, 28), background="dark", frame=frame)[0])
+    acc = {frame: np.mean(model.predict(_normalise_for(model, np.stack(v))).argmax(1) == y[:60])
+           for frame, v in fitted.items()}
+    assert acc[True] >= 0.85 and acc[False] <= 0.5, acc
 
 
 def test_readme_names_a_shipped_sample():

@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from tinycnn.datasets import load_image, load_mnist5k
-from tinycnn.datasets.images import border_level, fit_to_input
+from tinycnn.datasets.images import border_level, fit_to_input, frame_digit
 from tinycnn.datasets.mnist import DATA_DIR
 
 SAMPLES = DATA_DIR / "samples"
@@ -91,3 +91,20 @@ def test_channels_are_matched_to_the_model():
     assert "gray" in notes[0]
     x, _ = fit_to_input(rgb[:1], (3, 6, 6))
     assert x.shape == (3, 6, 6) and np.array_equal(x[2], rgb[0])
+
+
+def test_frame_digit_like_mnist():
+    photo = np.full((1, 90, 120), 0.3, np.float32)          # gray paper (after inversion)
+    photo[0, 10:60, 80:100] = 0.9                            # a 50×20 px block of ink
+    x, note = frame_digit(photo, (28, 28))
+    assert x.shape == (1, 28, 28) and x.min() == 0.0 and x.max() == pytest.approx(1.0)
+    rows, cols = np.flatnonzero(x[0].any(axis=1)), np.flatnonzero(x[0].any(axis=0))
+    assert (len(rows), len(cols)) == (20, 8)                 # longer side 20, aspect kept
+    m = x[0] / x[0].sum()
+    com = (m.sum(axis=1) @ np.arange(28), m.sum(axis=0) @ np.arange(28))
+    assert np.allclose(com, 13.5, atol=0.5)                  # centre of mass at the centre
+    assert "background 0.30 -> 0" in note and "50×20 px ink box scaled to 20×8" in note
+    x, note = frame_digit(np.full((1, 40, 40), 0.5, np.float32), (28, 28))
+    assert x is None and "no ink" in note
+    y, notes = fit_to_input(np.full((1, 40, 40), 0.5, np.float32), (1, 28, 28), frame=True)
+    assert y.shape == (1, 28, 28) and "no ink" in notes[0] and "resized 40×40" in notes[1]

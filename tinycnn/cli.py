@@ -225,7 +225,10 @@ def cmd_predict(args):
     model = _load_model(args.model, image=args.image)
     image = load_image(args.image)
     shape = model.meta.get("input_shape") or image.shape
-    x, notes = fit_to_input(image, shape, background=_model_background(model), invert=args.invert)
+    # MNIST digits were framed (20 px box, centred by mass): frame a drawing the same way
+    frame = args.frame == "yes" or (args.frame == "auto" and model.meta.get("dataset") == "mnist5k")
+    x, notes = fit_to_input(image, shape, background=_model_background(model), invert=args.invert,
+                            frame=frame)
     for note in notes:
         print(f"note: {note}")
     probs = model.predict(_normalise_for(model, x[None]))
@@ -333,6 +336,9 @@ def build_parser():
     predict.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
                          help="auto: invert (1 - x) when the image's background is the opposite "
                               "of the training images' (black ink on white paper for MNIST)")
+    predict.add_argument("--frame", choices=("auto", "yes", "no"), default="auto",
+                         help="frame the ink like MNIST (20 px box, centred by mass) when resizing; "
+                              "auto: for models trained on the shipped MNIST digits")
     predict.set_defaults(func=cmd_predict)
 
     bench = sub.add_parser("bench", help="tinycnn bench: run benchmarks/run.py (needs a git "

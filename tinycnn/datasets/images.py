@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["load_image", "border_level", "fit_to_input", "IMAGE_SUFFIXES"]
+__all__ = ["load_image", "border_level", "frame_digit", "fit_to_input", "IMAGE_SUFFIXES"]
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".npy")
@@ -128,14 +128,53 @@ def _resize_antialiased(plane, H, W):
     return np.clip(np.asarray(im.resize((W, H), resample=f), dtype=np.float32), 0.0, 1.0)
 
 
-def fit_to_input(image, input_shape, background=None, invert="auto"):
+def frame_digit(image, size, fill=20 / 28):
+    """Frame a light-on-dark drawing the way MNIST's digits were framed (LeCun et al.):
+    ``(C, h, w)`` -> ``(C, H, W)`` with ``size=(H, W)``.
+
+    1. levels: the background (:func:`border_level`) becomes 0 and the strongest ink 1, so
+       a photo's gray paper does not look like faint ink everywhere;
+    2. crop to the ink's bounding box (pixels above 0.25 after step 1);
+    3. shrink (area average) or enlarge it, keeping its aspect ratio, until its longer
+       side is ``fill`` of the frame (20 of 28 px for MNIST);
+    4. place it so its centre of mass sits at the centre of the frame.
+
+    Returns ``(x, note)``, or ``(None, note)`` when the image holds no ink to frame.
+    """
+    x = np.asarray(image, dtype=np.float32)
+    H, W = (int(v) for v in size)
+    bg, top = border_level(x), float(x.mean(axis=0).max())
+    if top - bg < 0.1:
+        return None, "found no ink to frame (the image is almost flat)"
+    x = np.clip((x - bg) / (top - bg), 0.0, 1.0)
+    g = x.mean(axis=0)
+    rows, cols = np.flatnonzero((g > 0.25).any(axis=1)), np.flatnonzero((g > 0.25).any(axis=0))
+    crop = x[:, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    h, w = crop.shape[1:]
+    scale = fill * min(H, W) / max(h, w)
+    nh, nw = max(1, min(H, round(h * scale))), max(1, min(W, round(w * scale)))
+    small = np.stack([_resize_antialiased(p, nh, nw) for p in crop])
+    m = small.mean(axis=0) + 1e-12
+    cy = (m.sum(axis=1) @ np.arange(nh)) / m.sum()       # centre of mass, row
+    cx = (m.sum(axis=0) @ np.arange(nw)) / m.sum()       # centre of mass, column
+    r0 = min(max(int(round((H - 1) / 2 - cy)), 0), H - nh)
+    c0 = min(max(int(round((W - 1) / 2 - cx)), 0), W - nw)
+    out = np.zeros((x.shape[0], H, W), np.float32)
+    out[:, r0:r0 + nh, c0:c0 + nw] = small
+    note = (f"framed the drawing like MNIST: background {bg:.2f} -> 0, ink {top:.2f} -> 1; its "
+            f"{h}×{w} px ink box scaled to {nh}×{nw} and centred by its centre of mass in {H}×{W}")
+    return out, note
+
+
+def fit_to_input(image, input_shape, background=None, invert="auto", frame=False):
     """Make a ``(C, H, W)`` image in [0, 1] fit a model's ``input_shape`` ``(C', H', W')``.
 
     1. channels: RGB -> luma for a one-channel model; gray repeated for a three-channel one;
     2. background: if the model was trained on ``background="dark"`` (or ``"bright"``)
        images and this image's :func:`border_level` says the opposite, ``invert="auto"``
        turns it into ``1 - x`` (``"yes"`` always inverts, ``"no"`` never);
-    3. size: anti-aliased resize to ``(H', W')``.
+    3. size: with ``frame=True`` (for models of MNIST digits) and a size that differs,
+       :func:`frame_digit`; otherwise an anti-aliased resize of the whole image to ``(H', W')``.
 
     Returns ``(x, notes)``: the fitted float32 image and a list of sentences saying what
     was changed (print them: a silent inversion would be a surprise).
@@ -164,6 +203,11 @@ def fit_to_input(image, input_shape, background=None, invert="auto"):
                f"{level:.2f}) and the model was trained on {background} backgrounds"
                if invert == "auto" else "as asked (invert='yes')")
         notes.append(f"inverted the image (1 - x): {why}")
+    if frame and x.shape[1:] != (H, W):
+        framed, note = frame_digit(x, (H, W))
+        notes.append(note)
+        if framed is not None:
+            return framed, notes
     if x.shape[1:] != (H, W):
         how = "area average, anti-aliased" if H <= x.shape[1] and W <= x.shape[2] else "bilinear"
         notes.append(f"resized {x.shape[1]}×{x.shape[2]} -> {H}×{W} ({how})")
