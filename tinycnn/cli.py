@@ -341,9 +341,9 @@ def build_parser():
                               "auto: for models trained on the shipped MNIST digits")
     predict.set_defaults(func=cmd_predict)
 
-    bench = sub.add_parser("bench", help="tinycnn bench: run benchmarks/run.py (needs a git "
-                                         "checkout) into runs/bench-<time>/; options after "
-                                         "'bench' go to that script (tinycnn bench --help)")
+    bench = sub.add_parser("bench", help="time kernels and LeNet-5 against PyTorch (benchmarks/run.py, "
+                                         "needs a git checkout) into runs/bench-<time>/; its "
+                                         "options: tinycnn bench --help")
     bench.set_defaults(func=cmd_bench)
     return parser
 
