@@ -588,14 +588,16 @@ def test_the_document_states_the_codes_schema_formats_and_layers():
 
 
 def _example_arrays(name):
-    """Array names of a built-in layer, from one instance built with small arguments."""
-    cls = REGISTRY[name]
-    needed = {"in_channels": 1, "out_channels": 1, "kernel_size": 1, "in_features": 1,
-              "out_features": 1, "num_features": 1}
+    """Names of the arrays a built-in layer saves itself, from one small instance."""
     import inspect
+    cls = REGISTRY[name]
+    small = {"in_channels": 1, "out_channels": 1, "kernel_size": 1, "in_features": 1,
+             "out_features": 1, "num_features": 1}
     params = inspect.signature(cls).parameters
-    layer = cls(**{k: v for k, v in needed.items() if k in params and params[k].default is params[k].empty})
-    return [p.name for p in layer.parameters()] + list(layer.state_arrays())
+    args = [layers.ReLU()] if any(p.kind == p.VAR_POSITIONAL for p in params.values()) else []
+    layer = cls(*args, **{k: v for k, v in small.items() if k in params and params[k].default is params[k].empty})
+    own_params, state = saving._own_arrays(layer)
+    return list(own_params) + list(state)
 
 
 # ------------------------------------------------------------------ the command line
@@ -607,3 +609,44 @@ def test_cli_reports_a_bad_model_file_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{bad} is not a valid tinycnn model file: layers[3] (Dense) is missing weights 'layer3.bias'" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_stored_input_shape_must_fit_the_layers(tmp_path):
+    good = small_model().save(tmp_path / "good.npz")
+    bad = rewrite(good, tmp_path / "bad.npz", lambda s, a: s["meta"].update({"input_shape": [1, 8, 8]}))
+    refused(bad, r"meta.input_shape \[1, 8, 8\] does not fit its layers")
+
+
+def test_children_the_container_does_not_keep_are_refused(tmp_path):
+    good = nested_model().save(tmp_path / "good.npz")
+
+    def add_group(spec, arrays):
+        spec["layers"][1]["children"]["spare"] = [{"class": "ReLU", "config": {}}]
+    refused(rewrite(good, tmp_path / "bad.npz", add_group),
+            r"layers\[1\] \(FilesTestBranch\) was given children \{.*'spare': 1\} but holds")
+
+
+def test_long_names_in_a_file_are_cut_short_in_the_message(tmp_path):
+    good = small_model().save(tmp_path / "good.npz")
+    bad = rewrite(good, tmp_path / "bad.npz", lambda s, a: s["layers"][0].update({"class": "X" * 100000}))
+    assert len(refused(bad, "unknown class 'XXX")) < 1000
+
+
+def test_real_residual_block_with_batchnorm_state_is_checked_by_path(tmp_path):
+    rng = np.random.default_rng(0)
+    block = layers.Residual(layers.Conv2D(2, 4, 3, stride=2, padding=1, bias=False, rng=rng),
+                            layers.BatchNorm2D(4), layers.ReLU(),
+                            shortcut=[layers.Conv2D(2, 4, 1, stride=2, bias=False, rng=rng), layers.BatchNorm2D(4)])
+    model = tc.Sequential(block, layers.GlobalAvgPool2D(), layers.Dense(4, 2, rng=rng))
+    model.forward(rng.normal(size=(8, 2, 6, 6)).astype(np.float32))        # moves the running statistics
+    path = model.save(tmp_path / "res.npz")
+    assert "layer0.shortcut.1.running_var" in arrays_of(path) and "layer0.layers.0.bias" not in arrays_of(path)
+    loaded = tc.load_model(path)
+    np.testing.assert_array_equal(loaded[0].shortcut[1].running_var, block.shortcut[1].running_var)
+    bad = rewrite(path, tmp_path / "bad.npz",
+                  lambda s, a: a.update({"layer0.shortcut.1.running_var": np.ones(3, np.float32)}))
+    refused(bad, r"layers\[0\]\.children\.shortcut\[1\] \(BatchNorm2D\): array 'layer0.shortcut.1.running_var' "
+                 r"has shape \(3,\), expected \(4,\)")
+    no_bias = rewrite(path, tmp_path / "no_bias.npz",
+                      lambda s, a: a.update({"layer0.layers.0.bias": np.zeros(4, np.float32)}))
+    refused(no_bias, r"weights no layer uses: \['layer0.layers.0.bias'\]")

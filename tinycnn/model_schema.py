@@ -117,11 +117,11 @@ def _check_object(value, schema, where, root):
             raise SchemaError(f"{where} lacks the key {key!r}")
     for key, item in value.items():
         if "propertyNames" in schema:
-            check(key, schema["propertyNames"], f"{where} key {key!r}", root)
+            check(key, schema["propertyNames"], f"{where} key {key[:60]!r}", root)
         if key in props:
             check(item, props[key], f"{where}.{key}", root)
         elif schema.get("additionalProperties") is False:
-            raise SchemaError(f"{where} has an unknown key {key!r} (allowed: {', '.join(sorted(props))})")
+            raise SchemaError(f"{where} has an unknown key {key[:60]!r} (allowed: {', '.join(sorted(props))})")
         elif isinstance(schema.get("additionalProperties"), dict):
             check(item, schema["additionalProperties"], f"{where}.{key}", root)
 

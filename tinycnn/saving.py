@@ -150,8 +150,8 @@ def _shapes_of(cls, config, label):
         raise _Invalid(f"{label}: bad config {_short(config)}: {err}") from None
     if not isinstance(shapes, dict) or not all(
             isinstance(s, (tuple, list)) and all(isinstance(n, int) and n >= 0 for n in s)
-            for s in shapes.values()):
-        raise TypeError(f"{cls.__name__}.array_shapes must return {{name: shape tuple}}, got {shapes!r}")
+            for s in shapes.values()):         # e.g. a negative size taken from the config
+        raise _Invalid(f"{label}: bad config {_short(config)}: it gives array shapes {_short(shapes)}")
     return {name: tuple(s) for name, s in shapes.items()}
 
 
@@ -230,7 +230,11 @@ def _load(path):
                     for plan in plans for p in plan.walk() for name, shape in p.shapes.items()}
         _check_headers(npz.headers, expected)
         data = {key: npz.read(key) for key in expected}    # sizes are bounded by now
-    model = Sequential(*[_build(plan, data) for plan in plans])
+    built = [_build(plan, data) for plan in plans]
+    try:                          # shape inference: a stored input shape must fit the layers
+        model = Sequential(*built, input_shape=spec["meta"].get("input_shape"))
+    except Exception as err:
+        raise _Invalid(f"meta.input_shape {spec['meta']['input_shape']} does not fit its layers: {err}") from None
     dtypes = sorted({p.data.dtype.name for p in model.parameters()})
     if len(dtypes) > 1:
         raise _Invalid(f"its parameters mix dtypes {dtypes}; a model has one dtype")
@@ -277,7 +281,7 @@ def _plan(node, prefix, loc, fmt, depth):
     """Check one JSON node (and its children) without building anything."""
     cls = REGISTRY.get(node["class"])
     if cls is None:
-        raise _Invalid(f"{loc} has unknown class {node['class']!r} (known layer classes: "
+        raise _Invalid(f"{loc} has unknown class {node['class'][:60]!r} (known layer classes: "
                        f"{', '.join(sorted(REGISTRY))}; a layer from another module must be "
                        "imported before loading)")
     label = f"{loc} ({node['class']})"
@@ -303,7 +307,7 @@ def _check_config_keys(cls, config, label):
     if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
         unknown = sorted(set(config) - set(named))
         if unknown:
-            raise _Invalid(f"{label} has unknown config key(s) {unknown} ({cls.__name__} takes "
+            raise _Invalid(f"{label} has unknown config key(s) {_few(unknown)} ({cls.__name__} takes "
                            f"{', '.join(named) or 'no arguments'})")
     if getattr(cls.from_config, "__func__", None) is Layer.from_config.__func__:
         missing = [n for n in named if params[n].default is params[n].empty and n not in config]
@@ -325,7 +329,7 @@ def _check_headers(headers, expected):
                            "from the layer's config")
     extra = sorted(set(headers) - set(expected) - {"architecture"})
     if extra:
-        raise _Invalid(f"it holds weights no layer uses: {extra[:8]}{' ...' if len(extra) > 8 else ''}")
+        raise _Invalid(f"it holds weights no layer uses: {_few(extra)}")
 
 
 def _build(plan, data):
@@ -340,6 +344,10 @@ def _build(plan, data):
     extra = sorted(set(plan.config) - set(layer.config()))
     if extra:
         raise _Invalid(f"{plan.label} has config key(s) {extra} that {plan.cls.__name__} does not save")
+    held = {g: len(items) for g, items in layer.children().items() if items}
+    given = {g: len(items) for g, items in plan.children.items() if items}
+    if held != given:
+        raise _Invalid(f"{plan.label} was given children {given} but holds {held} once built")
     params, state = _own_arrays(layer)
     actual = {name: p.shape for name, p in params.items()}
     actual.update({name: np.shape(a) for name, a in state.items()})
@@ -352,6 +360,12 @@ def _build(plan, data):
     if state:
         layer.load_state_arrays({name: data[f"{plan.prefix}.{name}"] for name in state})
     return layer
+
+
+def _few(names, limit=8):
+    """``['a', 'b', ...]``: at most ``limit`` names, each cut to 60 characters."""
+    shown = [name[:60] for name in names[:limit]]
+    return f"{shown}{' and more' if len(names) > limit else ''}"
 
 
 def _short(value, limit=120):
