@@ -3,7 +3,7 @@ import numpy as np
 
 import tinycnn as tc
 from tinycnn import layers
-from tinycnn.models import lenet5, lesion_cnn
+from tinycnn.models import lenet5, lesion_cnn, resnet_mini
 
 
 def every_layer():
@@ -27,9 +27,18 @@ def with_biases(model, seed=0):
     return model
 
 
+def small_resnet():
+    """BatchNorm (with learned-looking running statistics), residual blocks, global pooling."""
+    model = resnet_mini(in_channels=1, num_classes=4, widths=(3, 5), blocks_per_stage=1, input_size=8, rng=0)
+    rng = np.random.default_rng(1)
+    model.forward(rng.random((6, 1, 8, 8)).astype(np.float32))      # running statistics move
+    return model
+
+
 MODELS = {"lenet5": lambda: with_biases(lenet5(rng=0)),
           "lesion_cnn": lambda: with_biases(lesion_cnn(rng=0)),
-          "every_layer": lambda: with_biases(every_layer())}
+          "every_layer": lambda: with_biases(every_layer()),
+          "resnet": small_resnet}
 
 
 def image_for(model, seed=0):

@@ -89,6 +89,8 @@ def test_page_in_chromium(browser, name, tmp_path):
     expected = {"conv", "dense", "flatten", "softmax"} if name == "lenet5" else set()
     if name == "every_layer":
         expected = {"conv", "maxpool", "avgpool", "act", "identity", "flatten", "dense", "softmax"}
+    if name == "resnet":
+        expected = {"conv", "batchnorm", "residual", "gap", "dense", "softmax"}
     assert expected <= kinds, kinds
 
     from PIL import Image

@@ -49,8 +49,16 @@ def explain_data(model, x, raw=None, class_names=None, title=None):
     was_training = model.training
     model.eval()
     try:
-        outputs, a = [], x
-        for layer in model.layers:
+        outputs, branches, a = [], {}, x
+        for k, layer in enumerate(model.layers):
+            groups = layer.children()
+            if groups:                          # a container: also keep each branch's result
+                branches[k] = {}
+                for group, children in groups.items():
+                    b = a
+                    for child in children:
+                        b = child.forward(b)
+                    branches[k][group] = b[0]
             a = layer.forward(a)
             outputs.append(a[0])
         model.clear_cache()
@@ -71,9 +79,13 @@ def explain_data(model, x, raw=None, class_names=None, title=None):
         model.train(was_training)
     rows = []
     for k, (layer, info, out) in enumerate(zip(model.layers, infos, outputs)):
-        params = {p.name: encode(p.data) for p in layer.parameters()}
+        own = [] if layer.children() else layer.parameters()     # a container's are its children's
+        params = {p.name: encode(p.data) for p in own}
+        params.update({name: encode(value) for name, value in layer.state_arrays().items()})
         count = sum(p.size for p in layer.parameters())
         formula = layer.param_formula()
+        if k in branches:
+            info = {**info, "branches": {g: encode(v) for g, v in branches[k].items()}}
         rows.append({"index": k, "name": type(layer).__name__, "repr": repr(layer), **info,
                      "output": encode(out), "params": params, "param_count": int(count),
                      "formula": f"{formula} = {count:,}" if formula else ""})

@@ -51,7 +51,22 @@ _TABLE = {
                                    "code": "tinycnn/layers/dense.py::Flatten.forward"},
     layers.Dense: lambda layer: {"kind": "dense", "equation": "y[o] = b[o] + Σ_i W[o,i] · x[i]",
                                  "code": "tinycnn/kernels/reference.py::dense_forward"},
+    layers.GlobalAvgPool2D: lambda layer: {"kind": "gap", "equation": "y[c] = (1 / H·W) · Σ_h Σ_w x[c,h,w]",
+                                           "code": "tinycnn/layers/pooling.py::GlobalAvgPool2D.forward"},
+    layers.BatchNorm2D: lambda layer: _batchnorm(layer),
+    layers.BatchNorm1D: lambda layer: _batchnorm(layer),
+    layers.Residual: lambda layer: {
+        "kind": "residual", "equation": "y = F(x) + S(x)  (S = identity when there is no shortcut)",
+        "code": "tinycnn/layers/residual.py::Residual.forward",
+        "branch": [repr(child) for child in layer.layers],
+        "shortcut": [repr(child) for child in layer.shortcut]},
 }
+
+
+def _batchnorm(layer):
+    return {"kind": "batchnorm", "eps": layer.eps,
+            "equation": "eval mode: y[c,…] = γ[c] · (x[c,…] − running_mean[c]) / √(running_var[c] + ε) + β[c]",
+            "code": "tinycnn/kernels/batchnorm.py::batchnorm_forward"}
 
 SUPPORTED = tuple(cls.__name__ for cls in _TABLE)
 

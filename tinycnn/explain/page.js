@@ -34,7 +34,10 @@
   const layers = DATA.layers.map((L) => {
     const params = {};
     for (const name in L.params) params[name] = decode(L.params[name]);
-    return Object.assign({}, L, { out: decode(L.output), p: params });
+    const br = {};
+    for (const name in L.branches || {}) br[name] = decode(L.branches[name]);
+    if (L.kind === "residual" && !br.shortcut) br.shortcut = { shape: [] };
+    return Object.assign({}, L, { out: decode(L.output), p: params, br });
   });
   const inputOf = (k) => (k === 0 ? input : layers[k - 1].out);
 
@@ -114,6 +117,23 @@
       const [C, H, W] = x.shape.length === 3 ? x.shape : [x.shape[0], 1, 1];
       const c = Math.floor(i / (H * W)), h = Math.floor((i % (H * W)) / W), w = i % W;
       return { value: x.data[i], parts: { c, h, w, dims: [C, H, W] } };
+    },
+    gap(L, x, [c]) {
+      const [, H, W] = x.shape;
+      let s = 0;
+      for (let i = 0; i < H * W; i++) s += x.data[c * H * W + i];
+      return { value: s / (H * W), parts: { sum: s, n: H * W } };
+    },
+    batchnorm(L, x, idx) {
+      const c = idx[0], v = at(x, idx);
+      const mean = L.p.running_mean.data[c], variance = L.p.running_var.data[c];
+      const gamma = L.p.weight.data[c], beta = L.p.bias.data[c];
+      const xhat = (v - mean) / Math.sqrt(variance + L.eps);
+      return { value: gamma * xhat + beta, parts: { x: v, mean, variance, gamma, beta, xhat } };
+    },
+    residual(L, x, idx) {
+      const f = at(L.br.layers, idx), s = L.br.shortcut.shape.length ? at(L.br.shortcut, idx) : at(x, idx);
+      return { value: f + s, parts: { f, s } };
     },
     dense(L, x, [o]) {
       const I = L.p.weight.shape[1];
@@ -378,7 +398,7 @@
       if (L.out.shape.length === 3) {
         const entry = canvases[k][idx[0]];
         outline(entry, idx[1], idx[2], idx[1], idx[2], "#000");
-        if ((L.kind === "conv" || L.kind === "maxpool" || L.kind === "avgpool") && k > 0) {
+        if ((L.kind === "conv" || L.kind === "maxpool" || L.kind === "avgpool") && k > 0 && canvases[k - 1][0] && !canvases[k - 1][0].strip) {
           const pad = L.padding || [0, 0];
           const r0 = idx[1] * L.stride[0] - pad[0], c0 = idx[2] * L.stride[1] - pad[1];
           const prev = canvases[k - 1];
@@ -453,6 +473,16 @@
     } else if (L.kind === "flatten") {
       const [C, H, W] = P.dims;
       box.appendChild(el("p", "sum", `index ${idx[0]} = ${P.c}·${H}·${W} + ${P.h}·${W} + ${P.w}: the value of channel ${P.c}, row ${P.h}, column ${P.w} = ${fmt(r.value)}`));
+    } else if (L.kind === "gap") {
+      box.appendChild(el("p", "sum", `mean of channel ${idx[0]}'s ${P.n} values: ${fmt(P.sum)} / ${P.n} = ${fmt(r.value)}`));
+    } else if (L.kind === "batchnorm") {
+      box.appendChild(el("p", "sum", `γ·(x − running_mean)/√(running_var + ε) + β = ${fmt(P.gamma)}·(${fmt(P.x)} − ${fmt(P.mean)})` +
+        `/√(${fmt(P.variance)} + ${L.eps}) + ${fmt(P.beta)} = ${fmt(P.gamma)}·${fmt(P.xhat)} + ${fmt(P.beta)} = ${fmt(r.value)}`));
+      box.appendChild(el("p", null, "Evaluation mode: the statistics are the running ones learned in training, not this batch's."));
+    } else if (L.kind === "residual") {
+      box.appendChild(el("p", null, `Residual branch F: ${L.branch.join(" → ")}`));
+      box.appendChild(el("p", null, `Shortcut S: ${L.shortcut.length ? L.shortcut.join(" → ") : "identity (S(x) = x)"}`));
+      box.appendChild(el("p", "sum", `F(x) + S(x) = ${fmt(P.f)} + ${fmt(P.s)} = ${fmt(r.value)}`));
     } else if (L.kind === "dense") {
       const top = P.products.slice().sort((a, b) => Math.abs(b.prod) - Math.abs(a.prod));
       box.appendChild(el("p", null, `The ${Math.min(8, top.length)} largest of ${top.length} products W[${idx[0]}, i] · x[i]:`));
