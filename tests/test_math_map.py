@@ -176,3 +176,39 @@ def test_parser_catches_a_stale_quote(tmp_path):
     assert quoted1 == ["return x @ w + b"]
     assert "return x @ w + b" not in _definitions(path1)[qual1]
     assert qual2 not in _definitions(path1)
+
+
+def _math(text):
+    """Every $...$ / $$...$$ segment of the prose (code fences and `code spans` removed)."""
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    prose = re.sub(r"`[^`\n]*`", "", prose)
+    return [a or b for a, b in re.findall(r"\$\$(.*?)\$\$|\$(.*?)\$", prose, flags=re.S)]
+
+
+# one meaning per symbol: w is a weight, never an index; W is a width, never a weight matrix
+W_AS_INDEX = re.compile(r"_\{[^{}]*(?<![A-Za-z\\])w(?![A-Za-z])[^{}]*\}")
+W_AS_MATRIX = re.compile(r"(?<![A-Za-z\\])d?W(\^T|\s*x\b|_\{\()|dY\\?,?\s*W\b")
+
+
+def _symbol_misuses(text):
+    """Math segments where ``w`` is used as an index or ``W`` as a weight matrix."""
+    return [m for m in _math(text) if W_AS_INDEX.search(m) or W_AS_MATRIX.search(m)]
+
+
+def test_notation_table_comes_first_and_w_has_one_meaning():
+    headings = list(_sections(TEXT))
+    assert headings and headings[0].startswith("Notation"), (
+        f"the first '## ' section of the map must be the notation table, got {headings[:1]}")
+    table = _sections(TEXT)[headings[0]]
+    for symbol in ("$h, q$", "$h', q'$", "$w, b$", "$\\omega_k$; $\\omega_+$"):
+        assert symbol in table, f"the notation table does not define {symbol}"
+    bad = _symbol_misuses(TEXT)
+    assert not bad, "w used as an index or W as a weight matrix in: " + " | ".join(bad[:5])
+
+
+def test_symbol_checker_catches_the_old_notation():
+    """The checker itself: the notations this map used to have are reported."""
+    old = ("$y_{n,f,h,w} = b_f$ and $Y = X W^T + b$ and $\\ell_k = w\\,t_k$ "
+           "and $(dX = dY\\,W)$ and $y_{n,(c H + h) W + w}$")
+    assert len(_symbol_misuses(old)) == 4
+    assert not _symbol_misuses("$y_{n,f,h,q} = b_f + w_{f,c,i,j}$ and $Y = X w^T + b$ and $W_o$")
