@@ -53,7 +53,7 @@ def tinycnn_step(B, dtype):
 
     def step():
         loss_fn.forward(model.forward(x), labels)
-        model.backward(loss_fn.backward())
+        model.backward(loss_fn.backward(), input_grad=False)   # as torch: x needs no grad
         opt.step()
         opt.zero_grad()
     return step
@@ -121,17 +121,23 @@ def run(repeats, interleaved_ms, torch=None, log=print):
 
 FIRST_STEP_SNIPPET = """
 import json, time
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 import sys; sys.path.insert(0, {here!r})
 import lenet
 step = lenet.tinycnn_step(64, lenet.np.dtype("float32"))
-t1 = time.perf_counter(); step(); t2 = time.perf_counter()
-print(json.dumps({{"import": t1 - t0, "first_step": t2 - t1}}))
+t1, c1 = time.perf_counter(), time.process_time(); step()
+t2, c2 = time.perf_counter(), time.process_time()
+print(json.dumps({{"import": t1 - t0, "first_step": t2 - t1,
+                  "import_cpu": c1 - c0, "first_step_cpu": c2 - c1}}))
 """
 
 
 def first_step_seconds():
-    """Fresh-process time of LeNet's first b64 training step: empty cache, then warm cache."""
+    """Fresh-process time of LeNet's first b64 training step: empty cache, then warm cache.
+
+    Wall-clock seconds and CPU seconds of the process (``*_cpu``): on a loaded machine the
+    CPU seconds say what the step costs, the wall seconds what a user waits.
+    """
     here = os.path.dirname(os.path.abspath(__file__))
     code = FIRST_STEP_SNIPPET.format(here=here)
     out = {}
@@ -145,3 +151,35 @@ def first_step_seconds():
             r["process"] = time.perf_counter() - t0
             out[which] = r
     return out
+
+
+def per_layer_ms(B=64, repeats=25):
+    """Where a tinycnn LeNet training step spends its time: median CPU ms per layer.
+
+    Forward and backward of each layer timed on its own (``time.process_time``: CPU
+    seconds of every thread of this process, so a busy machine inflates them less than
+    wall time), the first layer without ``dx`` as in a training step.
+    """
+    model, loss_fn = tinycnn_lenet(np.float32), losses.SoftmaxCrossEntropy()
+    x, labels = batch(B, np.float32)
+    fwd = [[] for _ in model.layers]
+    bwd = [[] for _ in model.layers]
+    for _ in range(repeats + 3):
+        h = x
+        for k, layer in enumerate(model.layers):
+            t = time.process_time()
+            h = layer.forward(h)
+            fwd[k].append(time.process_time() - t)
+        loss_fn.forward(h, labels)
+        d = loss_fn.backward()
+        for k in reversed(range(len(model.layers))):
+            layer = model.layers[k]
+            layer.input_grad = k > 0
+            t = time.process_time()
+            d = layer.backward(d)
+            bwd[k].append(time.process_time() - t)
+            layer.input_grad = True
+        model.zero_grad()
+    return [{"layer": repr(layer), "fwd_ms": 1e3 * float(np.median(f[3:])),
+             "bwd_ms": 1e3 * float(np.median(b[3:]))}
+            for layer, f, b in zip(model.layers, fwd, bwd)]

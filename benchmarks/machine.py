@@ -69,9 +69,10 @@ def describe(threads, torch=None):
         f"{os.environ.get('OPENBLAS_NUM_THREADS')}, NUMBA_NUM_THREADS="
         f"{os.environ.get('NUMBA_NUM_THREADS')}, torch.set_num_threads("
         f"{torch.get_num_threads() if torch else '-'})). tinycnn's Numba loops are serial "
-        "`nogil` functions that tinycnn runs on NUMBA_NUM_THREADS Python threads, one chunk "
+        "`nogil` functions that tinycnn runs on NUMBA_NUM_THREADS Python threads, one piece "
         "of the batch each (no Numba threading layer is started); inside tinycnn's kernels "
-        "OpenBLAS runs single-threaded on each thread's slice of a GEMM (restored after).",
+        "BLAS runs single-threaded (switched through threadpoolctl, restored after) on "
+        "fixed-size chunks of each GEMM that the threads share out.",
         "- OpenBLAS tuning variables: "
         + (f"unset for this run ({unset})" if unset else "none were set"),
         f"- load average at start: {os.environ.get('TINYCNN_BENCH_LOAD0', 'n/a')}, "

@@ -40,12 +40,28 @@ def lenet_table(model, have_torch):
     return "\n".join(lines)
 
 
+def layer_table(layers):
+    """Per-layer CPU ms of one tinycnn LeNet training step (forward, backward)."""
+    if not layers:
+        return "(not measured)"
+    out = ["| layer | forward ms | backward ms |", "|---|---:|---:|"]
+    for r in layers:
+        out.append(f"| {r['layer']} | {r['fwd_ms']:.3f} | {r['bwd_ms']:.3f} |")
+    total_f = sum(r["fwd_ms"] for r in layers)
+    total_b = sum(r["bwd_ms"] for r in layers)
+    out.append(f"| **sum** | {total_f:.3f} | {total_b:.3f} |")
+    return "\n".join(out)
+
+
 def compile_lines(first, warm):
     if not first:
         return "(skipped with --quick)"
     out = ["| fresh process | cold (empty Numba cache) s | warm (cached) s |", "|---|---:|---:|"]
     out.append(f"| LeNet b64 first training step | {first['cold']['first_step']:.2f} | "
                f"{first['warm']['first_step']:.2f} |")
+    if "first_step_cpu" in first["cold"]:
+        out.append(f"| ... its CPU seconds (all threads of the process) | "
+                   f"{first['cold']['first_step_cpu']:.2f} | {first['warm']['first_step_cpu']:.2f} |")
     out.append(f"| ... whole process (import + build + first step) | {first['cold']['process']:.2f} "
                f"| {first['warm']['process']:.2f} |")
     for key in ("float32", "float32+float64"):
@@ -80,6 +96,11 @@ def markdown_report(runs):
             f"## LeNet-5 (forward + loss + backward + SGD step) -- {t} thread(s)\n\n"
             + lenet_table(r["lenet"], r["have_torch"]),
         ]
+        if r.get("lenet_layers"):
+            parts.append(f"### Where tinycnn's LeNet b64 training step goes -- {t} thread(s)\n\n"
+                         "CPU ms per layer (`time.process_time`, median), the first layer "
+                         "without dx as in training; loss and optimizer not included.\n\n"
+                         + layer_table(r["lenet_layers"]))
     parts += [
         "GFLOP/s counts 2·N·F·Ho·Wo·C·K² per forward and 3× that for forward+backward. "
         "Peak MiB: NumPy allocations of one forward+backward traced by tracemalloc, the numba "

@@ -101,10 +101,12 @@ def measure(args):
     shapes = conv_shapes.run(args.repeats, torch, log, compile_times=not args.quick)
     log("LeNet-5:")
     model = lenet.run(args.repeats, conv_shapes.interleaved_ms, torch, log)
+    layers = lenet.per_layer_ms(64)
     first = None if args.quick else lenet.first_step_seconds()
     warm = None if args.quick else warmup_seconds()
     result = {"threads": args.threads[0], "machine": machine.describe(args.threads[0], torch),
               "have_torch": torch is not None, "shapes": shapes, "lenet": model,
+              "lenet_layers": layers,
               "first_step": first, "warmup": warm}
     with open(args.child, "w") as f:
         json.dump(result, f, indent=1)

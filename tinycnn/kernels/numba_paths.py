@@ -88,6 +88,9 @@ def direct_forward(x, w, b, ph, pw, y):
 # ``cols`` each (256 KB in float32: the chunk's columns stay in L2 while the GEMM reads
 # them). The chunk size comes from the shapes only, never from the thread count: every
 # GEMM then has the same shapes, and every sum the same order, on any number of threads.
+# Measured on one thread (AMD EPYC, CPU time): chunks of 2**16 were as fast as the whole
+# batch in one GEMM for LeNet's conv2 at N=64 (0.64 / 1.27 ms fwd / bwd against 0.60 /
+# 1.25) and faster at N=256 (2.7 / 5.4 against 3.6 / 9.2 ms); 2**14 was slower.
 GEMM_CHUNK = 2**16
 
 
