@@ -40,7 +40,7 @@ class Conv2D(Layer):
     (2, 6, 28, 28)
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, *,
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, *,
                  init="he", rng=None, dtype=np.float32):
         super().__init__()
         name = f"Conv2D({in_channels}→{out_channels}, k={kernel_size})"
@@ -53,7 +53,15 @@ class Conv2D(Layer):
         self.init = init if isinstance(init, str) else getattr(init, "__name__", "custom")
         shape = (self.out_channels, self.in_channels) + self.kernel_size
         self.weight = Parameter(get_initializer(init)(shape, as_generator(rng), dtype), "weight")
-        self.bias = Parameter(np.zeros(self.out_channels, dtype=dtype), "bias")
+        # bias=False: no bias parameter at all (the conv-before-BatchNorm pattern, where
+        # BatchNorm's β does the shifting); the kernels then add a constant zero vector
+        self.bias = Parameter(np.zeros(self.out_channels, dtype=dtype), "bias") if bias else None
+
+    def _b(self):
+        """The bias vector the kernels add: the parameter, or zeros without one."""
+        if self.bias is not None:
+            return self.bias.data
+        return np.zeros(self.out_channels, dtype=self.weight.data.dtype)
 
     def _padding_from_word(self, padding, name):
         """``"valid"`` -> 0, ``"same"`` -> (K-1)/2 per axis; numbers pass through."""
@@ -90,7 +98,7 @@ class Conv2D(Layer):
                 f"{x.shape[2] + 2 * ph}×{x.shape[3] + 2 * pw} (input {x.shape}, padding {self.padding})"
             )
         self._cache = x
-        return backend.kernels().conv2d_forward(x, self.weight.data, self.bias.data,
+        return backend.kernels().conv2d_forward(x, self.weight.data, self._b(),
                                                 self.stride, self.padding)
 
     def backward(self, dy):
@@ -100,7 +108,8 @@ class Conv2D(Layer):
                                                        self.weight.data, self.stride, self.padding,
                                                        need_dx=self.input_grad)
         self.weight.grad += dw
-        self.bias.grad += db
+        if self.bias is not None:
+            self.bias.grad += db
         return dx
 
     def output_shape(self, input_shape):
@@ -121,12 +130,14 @@ class Conv2D(Layer):
 
     def param_formula(self):
         kh, kw = self.kernel_size
+        if self.bias is None:
+            return f"{kh}·{kw}·{self.in_channels}·{self.out_channels}"
         return f"({kh}·{kw}·{self.in_channels} + 1)·{self.out_channels}"
 
     def config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
                 "kernel_size": list(self.kernel_size), "stride": list(self.stride),
-                "padding": self.padding_mode or list(self.padding)}
+                "padding": self.padding_mode or list(self.padding), "bias": self.bias is not None}
 
     @classmethod
     def array_shapes(cls, config):
@@ -148,4 +159,6 @@ class Conv2D(Layer):
             extra += f", p={self.padding_mode}"
         elif self.padding != (0, 0):
             extra += f", p={self.padding[0] if self.padding[0] == self.padding[1] else self.padding}"
+        if self.bias is None:
+            extra += ", no bias"
         return f"Conv2D({self.in_channels}→{self.out_channels}, k={k}{extra})"
