@@ -1,4 +1,4 @@
-"""The command line: ``python -m tinycnn {train, evaluate, predict, bench}``.
+"""The command line: ``python -m tinycnn {train, evaluate, predict, explain, export, bench}``.
 
 ``tinycnn train`` with no arguments trains LeNet-5 on the 5,000 real MNIST digits shipped
 with the package and writes a run folder (``runs/<timestamp>/``) with the model, its
@@ -218,20 +218,28 @@ def _model_background(model):
     return "dark" if model.meta.get("dataset") in ("mnist5k", "idx") else None
 
 
-def cmd_predict(args):
+def prepare_image(model, path, invert="auto", frame="auto"):
+    """``(image, x, notes)``: an image file fitted to ``model``'s input (channels, background,
+    size, MNIST-style framing) in [0, 1], the same normalised as the model expects
+    ``(1, C, H, W)``, and what was changed, as notes to print. ``predict`` and ``explain`` share it."""
     from tinycnn.datasets import load_image
     from tinycnn.datasets.images import fit_to_input
-    check_image_path(args.image)
-    model = _load_model(args.model, image=args.image)
-    image = load_image(args.image)
+    image = load_image(path)
     shape = model.meta.get("input_shape") or image.shape
     # MNIST digits were framed (20 px box, centred by mass): frame a drawing the same way
-    frame = args.frame == "yes" or (args.frame == "auto" and model.meta.get("dataset") == "mnist5k")
-    x, notes = fit_to_input(image, shape, background=_model_background(model), invert=args.invert,
+    frame = frame == "yes" or (frame == "auto" and model.meta.get("dataset") == "mnist5k")
+    x, notes = fit_to_input(image, shape, background=_model_background(model), invert=invert,
                             frame=frame)
+    return x, _normalise_for(model, x[None]), notes
+
+
+def cmd_predict(args):
+    check_image_path(args.image)
+    model = _load_model(args.model, image=args.image)
+    _, x, notes = prepare_image(model, args.image, invert=args.invert, frame=args.frame)
     for note in notes:
         print(f"note: {note}")
-    probs = model.predict(_normalise_for(model, x[None]))
+    probs = model.predict(x)
     (best,), threshold = decide(model, probs)
     probs = probs[0] if probs.shape[1] > 1 else np.r_[1 - probs[0, 0], probs[0, 0]]
     names = model.meta.get("class_names") or [str(k) for k in range(len(probs))]
@@ -341,6 +349,12 @@ def build_parser():
                               "auto: for models trained on the shipped MNIST digits")
     predict.set_defaults(func=cmd_predict)
 
+    from tinycnn.explain import job as explain_job
+    from tinycnn.interop import export_job
+    explain_job.add_parser(sub).set_defaults(func=lambda args: explain_job.run(args, sys.modules[__name__]))
+    export_job.add_parser(sub).set_defaults(
+        func=lambda args: export_job.run(args, lambda path: _load_model(path), UsageError))
+
     bench = sub.add_parser("bench", help="time kernels and LeNet-5 against PyTorch (benchmarks/run.py, "
                                          "needs a git checkout) into runs/bench-<time>/; its "
                                          "options: tinycnn bench --help")
@@ -386,7 +400,8 @@ def main(argv=None):
         if args.command == "bench":
             args.bench_args = bench_args
         if args.command is None:
-            raise UsageError("choose a command: train, evaluate, predict or bench (see: tinycnn --help)")
+            raise UsageError("choose a command: train, evaluate, predict, explain, export or bench "
+                             "(see: tinycnn --help)")
         if args.command == "train":
             _check_train_args(args)
         tc.set_backend(args.backend)

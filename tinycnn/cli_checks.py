@@ -118,11 +118,11 @@ def check_model_path(path, image=None):
                      "model.npz that `tinycnn train` or model.save() writes")
 
 
-def check_image_path(path):
+def check_image_path(path, usage=USAGE_PREDICT):
     """IMAGE must be an existing file, not a folder."""
     p = Path(path)
     if p.is_dir():
-        raise UsageError(f"IMAGE {path} is a directory, not an image file ({USAGE_PREDICT})")
+        raise UsageError(f"IMAGE {path} is a directory, not an image file ({usage})")
     if not p.is_file():
         raise UsageError(f"no such image file: {path}")
 
