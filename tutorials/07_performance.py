@@ -337,8 +337,9 @@ print(f"speed-up over the serial function: {t_serial / t_parallel:.2f}× on {T} 
 # measurement explains why: `conv_loops_parallel` on **one** thread is not the same
 # program as `conv_loops`. With `parallel=True`, Numba moves the body of the `prange`
 # loop into a separate function (a "gufunc") that it compiles with its own optimisation
-# passes, and the loop is written over the flattened index `nf` — on this shape that
-# code was faster than the serial loops even on a single thread. The printout splits the
+# passes, and the loop is written over the flattened index `nf` — and that code can be
+# faster than the serial loops even on one thread (in our runs at batch 64: between
+# about 1.0× and 1.7×, the larger values on a busy machine). The printout splits the
 # speed-up over the serial function into that code effect (serial ÷ prange-on-1-thread)
 # and the part that threads really buy (prange-on-1 ÷ prange-on-$T$, at most about $T$).
 # Both factors vary with the machine, its load and the problem size, so read them off
