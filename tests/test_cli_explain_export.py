@@ -85,3 +85,24 @@ def test_export_onnx_and_torch(model_file, tmp_path):
     x = np.random.default_rng(0).random((2, 1, 28, 28)).astype(np.float32)
     got = scope["model"](torch.from_numpy(x)).detach().numpy()
     np.testing.assert_allclose(got, tc.load_model(model_file).forward(x), rtol=1e-5, atol=2e-5)
+
+
+def test_train_model_option(tmp_path):
+    result = tinycnn_cli("train", "--model", "resnet_mini", "--epochs", 1, "--limit", 200,
+                         "--no-plots", "--out", tmp_path, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "resnet_mini on mnist5k" in result.stdout
+    model = tc.load_model(next(tmp_path.glob("*/model.npz")))
+    assert model.meta["architecture"] == "resnet_mini"
+    assert any(type(layer).__name__ == "Residual" for layer in model.layers)
+    bad = tinycnn_cli("train", "--model", "lesion_cnn", cwd=tmp_path)
+    assert bad.returncode == 2 and "use it with --dataset lesions" in bad.stderr
+
+
+def test_lesion_job_with_resnet_writes_an_explainer_page(tmp_path):
+    result = tinycnn_cli("train", "--dataset", "lesions", "--model", "resnet_mini", "--epochs", 1,
+                         "--samples", 100, "--out", tmp_path, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    folder = next(tmp_path.glob("*/"))
+    page = (folder / "explain_lesion.html").read_text(encoding="utf-8")
+    assert _payload(page)["class_names"] == ["healthy", "lesion"]

@@ -93,7 +93,7 @@ def cmd_train(args):
     import tinycnn as tc
     from tinycnn import losses, metrics, optim, transforms
     from tinycnn.datasets import stratified_split
-    from tinycnn.models import lenet5
+    from tinycnn.models import lenet5, resnet_mini
 
     check_writable(args.out)                     # fail now, not after training
     if args.dataset == "lesions":
@@ -120,10 +120,11 @@ def cmd_train(args):
     if H != W or H < 12:
         raise UsageError(f"LeNet-5 here takes square images of at least 12×12; the {args.dataset} "
                          f"data holds images of {shape_text((C, H, W))}")
-    model = lenet5(in_channels=C, num_classes=len(classes), input_size=H, rng=args.seed)
+    build = {"lenet5": lenet5, "resnet_mini": resnet_mini}[args.model]
+    model = build(in_channels=C, num_classes=len(classes), input_size=H, rng=args.seed)
     model.meta.update({"dataset": args.dataset, "seed": args.seed, "class_names": classes,
-                       "background": background, **norm.to_dict()})
-    print(f"tinycnn {tc.__version__}: LeNet-5 on {args.dataset} — {len(x_train)} train, "
+                       "background": background, "architecture": args.model, **norm.to_dict()})
+    print(f"tinycnn {tc.__version__}: {args.model} on {args.dataset} — {len(x_train)} train, "
           f"{len(x_val)} validation, {len(x_test)} test images of {C}×{H}×{W}; backend {tc.get_backend()}")
     print(model.summary())
     started = time.perf_counter()
@@ -308,6 +309,9 @@ def build_parser():
     train = sub.add_parser("train", help="train LeNet-5 (lesions: a small detector) and write a run folder")
     data_options(train)
     train.set_defaults(dataset="mnist5k")
+    train.add_argument("--model", choices=("lenet5", "resnet_mini", "lesion_cnn"), default=None,
+                       help="the network: lenet5 (default) or resnet_mini; with --dataset lesions, "
+                            "lesion_cnn (default) or resnet_mini")
     train.add_argument("--epochs", type=int, default=None, help="default: 15 (lesions: 25)")
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--lr", type=float, default=None,
@@ -367,6 +371,13 @@ def _check_train_args(args):
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    lesions = args.dataset == "lesions"
+    if args.model is None:
+        args.model = "lesion_cnn" if lesions else "lenet5"
+    if args.model == "lesion_cnn" and not lesions:
+        raise UsageError("--model lesion_cnn is the lesion detector: use it with --dataset lesions")
+    if args.model == "lenet5" and lesions:
+        raise UsageError("--dataset lesions trains lesion_cnn or resnet_mini, not lenet5")
     if args.dataset == "lesions" and args.samples < 50:
         raise UsageError(f"--samples must be >= 50, got {args.samples}")
     for name in ("epochs", "batch_size"):

@@ -69,7 +69,7 @@ def class_weights(y):
 
 def train_detector(x_train, y_train, x_val, y_val, *, epochs=RECIPE["epochs"], lr=RECIPE["lr"],
                    batch_size=RECIPE["batch_size"], patience=RECIPE["patience"],
-                   imbalance="weights", augment=True, seed=0, verbose=False):
+                   imbalance="weights", augment=True, seed=0, verbose=False, architecture="lesion_cnn"):
     """Train :func:`tinycnn.models.lesion_cnn` on normalised patches; returns ``(model, history)``.
 
     Adam with a cosine learning-rate schedule; class imbalance handled by
@@ -79,12 +79,18 @@ def train_detector(x_train, y_train, x_val, y_val, *, epochs=RECIPE["epochs"], l
     """
     from tinycnn import losses, optim, transforms
     from tinycnn.datasets import balanced_batches
-    from tinycnn.models import lesion_cnn
+    from tinycnn.models import lesion_cnn, resnet_mini
     from tinycnn.train import EarlyStopping
 
     if imbalance not in ("weights", "sampler", None):
         raise ValueError(f"train_detector: imbalance must be 'weights', 'sampler' or None, got {imbalance!r}")
-    model = lesion_cnn(in_channels=x_train.shape[1], input_size=x_train.shape[-1], rng=seed)
+    if architecture not in ("lesion_cnn", "resnet_mini"):
+        raise ValueError(f"train_detector: architecture must be 'lesion_cnn' or 'resnet_mini', got {architecture!r}")
+    if architecture == "resnet_mini":          # narrower than for digits: 32×32 patches, 2 classes
+        model = resnet_mini(in_channels=x_train.shape[1], num_classes=2, widths=(8, 16, 32),
+                            input_size=x_train.shape[-1], rng=seed)
+    else:
+        model = lesion_cnn(in_channels=x_train.shape[1], input_size=x_train.shape[-1], rng=seed)
     opt = optim.Adam(model.parameters(), lr=lr)
     weights = class_weights(y_train) if imbalance == "weights" else None
     history = model.fit(
@@ -111,7 +117,8 @@ def run(args, new_run_folder):
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = data["train"], data["val"], data["test"]
     norm = transforms.Normalize.fit(x_train)         # training statistics only
     x_train, x_val, x_test = norm(x_train), norm(x_val), norm(x_test)
-    print(f"tinycnn {tc.__version__}: lesion_cnn on {args.samples} synthetic fundus patches "
+    architecture = getattr(args, "model", None) or "lesion_cnn"
+    print(f"tinycnn {tc.__version__}: {architecture} on {args.samples} synthetic fundus patches "
           f"({len(x_train)} train, {len(x_val)} validation, {len(x_test)} test; "
           f"{y_train.mean():.0%} lesions); backend {tc.get_backend()}")
     print("For learning only -- simulated lesions, not for clinical use.")
@@ -120,7 +127,7 @@ def run(args, new_run_folder):
     model, history = train_detector(x_train, y_train, x_val, y_val, epochs=args.epochs, lr=args.lr,
                                     batch_size=args.batch_size, patience=args.patience,
                                     imbalance=args.imbalance, augment=not args.no_augment,
-                                    seed=args.seed, verbose=True)
+                                    seed=args.seed, verbose=True, architecture=architecture)
     threshold = metrics.best_threshold(y_val, positive_scores(model.predict(x_val)))
     test_scores = positive_scores(model.predict(x_test))
     report = binary_report(y_test, test_scores, threshold)
@@ -136,7 +143,7 @@ def run(args, new_run_folder):
 
     model.meta.update({"dataset": "lesions", "seed": args.seed, "samples": args.samples,
                        "class_names": ["healthy", "lesion"], "standardize": "per_image",
-                       "threshold": threshold, **norm.to_dict()})
+                       "threshold": threshold, "architecture": architecture, **norm.to_dict()})
     folder = new_run_folder(args.out)
     model.save(folder / "model.npz")
     record = {"history": history.to_dict(), "test_auc": report["auc"], "threshold": threshold,
@@ -149,12 +156,17 @@ def run(args, new_run_folder):
         from tinycnn import viz
         fpr, tpr, _ = metrics.roc_curve(y_test, test_scores)
         point = (1 - report["specificity"], report["sensitivity"])
-        viz.plot_roc(fpr, tpr, auc=report["auc"], point=point, threshold=threshold, label="lesion_cnn",
+        viz.plot_roc(fpr, tpr, auc=report["auc"], point=point, threshold=threshold, label=architecture,
                      title="ROC curve on the test set (threshold chosen on validation)",
                      save=folder / "roc.png")
         viz.plot_history(history, save=folder / "curves.png")
         viz.plot_confusion_matrix(report["confusion"], class_names=["healthy", "lesion"],
                                   title=f"Confusion matrix, test set, threshold {threshold:.3g}",
                                   save=folder / "confusion.png")
+        # the explainer page for one lesion patch of the test set (tinycnn explain, issue 13)
+        from tinycnn.explain import save_explainer
+        k = int(np.argmax(y_test == 1))
+        save_explainer(model, x_test[k], folder / "explain_lesion.html", class_names=["healthy", "lesion"],
+                       title=f"{architecture} on a lesion test patch (index {k})")
     print(f"run folder: {folder}")
     return record
