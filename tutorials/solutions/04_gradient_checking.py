@@ -188,9 +188,9 @@ assert bool(tc.gradcheck(tc.Sequential(layers.Dense(8, 6, rng=0), layers.Dropout
 # truncation error either and is almost as good (only rounding, about twice the
 # central one's, since one evaluation is not shared). On a nonlinear loss,
 # $L = \sum r \odot \tanh(y)$, the difference shows: the forward difference's error is
-# of order $\varepsilon \approx 10^{-6}$ — several orders of magnitude worse than the
-# central one, but at $\varepsilon = 10^{-6}$ it still passes the $10^{-5}$ tolerance in this
-# case. The margin is gone, though: a larger second derivative, or a larger ε, and it fails.
+# of order $\varepsilon \approx 10^{-6}$ — we measured $6\times10^{-6}$ against
+# $7\times10^{-9}$ for the central one, three orders of magnitude worse — but at
+# $\varepsilon = 10^{-6}$ it still passes the $10^{-5}$ tolerance in this case. The margin is gone, though: a larger second derivative, or a larger ε, and it fails.
 
 # %%
 conv = layers.Conv2D(2, 3, kernel_size=3, stride=2, padding=1, rng=0, dtype=np.float64)
