@@ -98,22 +98,22 @@ class SafeNpz:
         for info in self._zip.infolist():
             entry = info.filename
             if not entry.endswith(".npy") or entry.endswith("/"):
-                raise NpzError(f"unexpected entry {entry!r} (an .npz holds only .npy arrays)")
+                raise NpzError(f"unexpected entry {entry[:80]!r} (an .npz holds only .npy arrays)")
             name = entry[:-4]
             if name in headers:
-                raise NpzError(f"entry {entry!r} appears twice")
+                raise NpzError(f"entry {entry[:80]!r} appears twice")
             if info.flag_bits & 0x1:
-                raise NpzError(f"entry {entry!r} is encrypted")
+                raise NpzError(f"entry {entry[:80]!r} is encrypted")
             if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                raise NpzError(f"entry {entry!r} uses zip compression method {info.compress_type} "
+                raise NpzError(f"entry {entry[:80]!r} uses zip compression method {info.compress_type} "
                                "(only stored or deflated entries are read)")
             if info.header_offset + info.compress_size > size:
-                raise NpzError(f"entry {entry!r} claims {info.compress_size:,} bytes at offset "
+                raise NpzError(f"entry {entry[:80]!r} claims {info.compress_size:,} bytes at offset "
                                f"{info.header_offset:,} of a {size:,}-byte file (truncated?)")
             limit = info.compress_size * (1 if info.compress_type == zipfile.ZIP_STORED
                                           else MAX_DEFLATE_RATIO) + 64
             if info.file_size > limit:
-                raise NpzError(f"entry {entry!r} claims to expand to {info.file_size:,} bytes "
+                raise NpzError(f"entry {entry[:80]!r} claims to expand to {info.file_size:,} bytes "
                                f"from {info.compress_size:,} (impossible; a crafted file?)")
             headers[name] = self._read_header(info, name)
         return headers
@@ -126,17 +126,17 @@ class SafeNpz:
             elif version == (2, 0):
                 shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(f)
             else:
-                raise NpzError(f"array {name!r} has .npy format version {version} (1.0 or 2.0 expected)")
+                raise NpzError(f"array {name[:80]!r} has .npy format version {version} (1.0 or 2.0 expected)")
             offset = f.tell()
         if dtype.hasobject:
-            raise NpzError(f"array {name!r} holds Python objects (dtype {dtype}), i.e. pickled "
+            raise NpzError(f"array {name[:80]!r} holds Python objects (dtype {dtype}), i.e. pickled "
                            "data, which is never loaded")
         if dtype.fields is not None or dtype.subdtype is not None:
-            raise NpzError(f"array {name!r} has a structured dtype {dtype} (plain arrays expected)")
+            raise NpzError(f"array {name[:80]!r} has a structured dtype {dtype} (plain arrays expected)")
         header = ArrayHeader(name, tuple(int(n) for n in shape), dtype, bool(fortran_order), info, offset)
         held = info.file_size - offset
         if header.nbytes != held:
-            raise NpzError(f"array {name!r} declares shape {header.shape} of {dtype} "
+            raise NpzError(f"array {name[:80]!r} declares shape {header.shape} of {dtype} "
                            f"({header.nbytes:,} bytes) but its entry holds {held:,} bytes")
         return header
 
@@ -148,12 +148,12 @@ class SafeNpz:
                 f.seek(header.offset)
                 data = f.read(header.nbytes)
                 if len(data) != header.nbytes or f.read(1):
-                    raise NpzError(f"array {name!r}: entry holds {len(data):,} bytes, "
+                    raise NpzError(f"array {name[:80]!r}: entry holds {len(data):,} bytes, "
                                    f"{header.nbytes:,} declared")
         except NpzError:
             raise
         except Exception as err:   # BadZipFile("Bad CRC-32 ..."), zlib.error, EOFError, ...
-            raise NpzError(f"array {name!r} is corrupted ({type(err).__name__}: {err})") from None
+            raise NpzError(f"array {name[:80]!r} is corrupted ({type(err).__name__}: {err})") from None
         order = "F" if header.fortran_order else "C"
         array = np.frombuffer(data, dtype=header.dtype).reshape(header.shape, order=order)
         return np.array(array, dtype=header.dtype.newbyteorder("="), order="C")

@@ -10,8 +10,9 @@
   of the model is ``layer{k}``, child ``j`` of group ``g`` of node ``P`` is ``P.g.j``
   (``layer0.weight``, ``layer3.shortcut.0.running_mean``).
 
-**Loading** trusts nothing: :class:`~tinycnn.safe_npz.SafeNpz` reads every ``.npy`` header
-and bounds each array by the bytes the file really holds; the JSON is checked against
+**Loading** trusts nothing (the checks live in ``tinycnn/loading.py``):
+:class:`~tinycnn.safe_npz.SafeNpz` reads every ``.npy`` header and bounds each array by the
+bytes the file really holds; the JSON is checked against
 :data:`~tinycnn.model_schema.SCHEMA`; every layer's config against its constructor and its
 array shapes (``Layer.array_shapes(config)``) against those headers -- all before any layer
 is built or any weight is read. Whatever is wrong, the error is one ``ValueError``:
@@ -25,7 +26,6 @@ Layers are reached only through the ``Layer`` hooks (``config``, ``array_shapes`
 ``parameters``, ``state_arrays``, ``load_state_arrays``, ``children``, ``from_config``) and
 the class registry, so a new layer type needs no edit here.
 """
-import inspect
 import json
 import os
 import re
@@ -36,7 +36,7 @@ import numpy as np
 
 from tinycnn.layers.base import REGISTRY, Layer
 from tinycnn.model_schema import IDENTIFIER, SchemaError, check, to_json
-from tinycnn.safe_npz import NpzError, SafeNpz
+from tinycnn.safe_npz import NpzError
 
 __all__ = ["save_model", "load_model", "FORMAT", "READABLE_FORMATS", "ARRAY_DTYPES"]
 
@@ -187,7 +187,7 @@ def _umask():
     return mask
 
 
-# ============================================================== loading
+# ============================================================== loading (checks in loading.py)
 
 def load_model(path):
     """Rebuild a ``Sequential`` saved by :func:`save_model` (or ``model.save``).
@@ -199,167 +199,11 @@ def load_model(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load_model: no such file: {path}")
+    from tinycnn.loading import load
     try:
-        return _load(path)
+        return load(path)
     except (_Invalid, NpzError, SchemaError) as err:
         raise ValueError(f"{path} is not a valid tinycnn model file: {err}") from None
-
-
-class _Plan:
-    """A checked node: class, config, where it is, its arrays' shapes and its child plans."""
-
-    def __init__(self, cls, config, label, prefix, shapes, children):
-        self.cls, self.config, self.label, self.prefix = cls, config, label, prefix
-        self.shapes, self.children = shapes, children
-
-    def walk(self):
-        """This plan and every plan below it."""
-        yield self
-        for items in self.children.values():
-            for child in items:
-                yield from child.walk()
-
-
-def _load(path):
-    from tinycnn.model import Sequential
-    with SafeNpz(path) as npz:
-        spec = _read_architecture(npz)
-        plans = [_plan(node, f"layer{k}", f"layers[{k}]", spec["format"], 0)
-                 for k, node in enumerate(spec["layers"])]
-        expected = {f"{p.prefix}.{name}": (shape, p.label)
-                    for plan in plans for p in plan.walk() for name, shape in p.shapes.items()}
-        _check_headers(npz.headers, expected)
-        data = {key: npz.read(key) for key in expected}    # sizes are bounded by now
-    built = [_build(plan, data) for plan in plans]
-    try:                          # shape inference: a stored input shape must fit the layers
-        model = Sequential(*built, input_shape=spec["meta"].get("input_shape"))
-    except Exception as err:
-        raise _Invalid(f"meta.input_shape {spec['meta']['input_shape']} does not fit its layers: {err}") from None
-    dtypes = sorted({p.data.dtype.name for p in model.parameters()})
-    if len(dtypes) > 1:
-        raise _Invalid(f"its parameters mix dtypes {dtypes}; a model has one dtype")
-    model.meta = spec["meta"]
-    return model
-
-
-def _read_architecture(npz):
-    header = npz.headers.get("architecture")
-    if header is None:
-        raise _Invalid("it has no 'architecture' entry (it is an .npz archive, but not one written "
-                       "by model.save)")
-    if header.dtype.kind != "U" or header.shape != ():
-        raise _Invalid(f"its 'architecture' entry is not a JSON text (dtype {header.dtype}, "
-                       f"shape {header.shape})")
-    try:
-        spec = json.loads(str(npz.read("architecture")[()]), object_pairs_hook=_unique_keys)
-    except RecursionError:
-        raise _Invalid("its architecture JSON is nested too deeply") from None
-    except ValueError as err:
-        raise _Invalid(f"its architecture is not valid JSON ({err})") from None
-    fmt = spec.get("format") if isinstance(spec, dict) else None
-    if type(fmt) is int and fmt not in READABLE_FORMATS:
-        from tinycnn import __version__
-        newer = (f" (written by tinycnn {spec.get('tinycnn_version')!s:.20}); upgrade tinycnn to load it"
-                 if fmt > FORMAT else "")
-        raise _Invalid(f"it has model-file format {fmt}{newer}; tinycnn {__version__} reads formats "
-                       f"{', '.join(map(str, READABLE_FORMATS))}")
-    try:
-        check(spec)
-    except RecursionError:
-        raise _Invalid("its layers are nested too deeply") from None
-    return spec
-
-
-def _unique_keys(pairs):
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        raise _Invalid(f"its architecture JSON repeats the key {next(k for k in keys if keys.count(k) > 1)!r}")
-    return dict(pairs)
-
-
-def _plan(node, prefix, loc, fmt, depth):
-    """Check one JSON node (and its children) without building anything."""
-    cls = REGISTRY.get(node["class"])
-    if cls is None:
-        raise _Invalid(f"{loc} has unknown class {node['class'][:60]!r} (known layer classes: "
-                       f"{', '.join(sorted(REGISTRY))}; a layer from another module must be "
-                       "imported before loading)")
-    label = f"{loc} ({node['class']})"
-    if depth > MAX_DEPTH:
-        raise _Invalid(f"{label} is nested deeper than {MAX_DEPTH} levels")
-    if fmt < 2 and "children" in node:
-        raise _Invalid(f"{label} has 'children', which format {fmt} files cannot have (format 2 can)")
-    _check_config_keys(cls, node["config"], label)
-    shapes = _shapes_of(cls, node["config"], label)
-    children = {group: [_plan(child, f"{prefix}.{group}.{j}", f"{loc}.children.{group}[{j}]", fmt, depth + 1)
-                        for j, child in enumerate(items)]
-                for group, items in node.get("children", {}).items()}
-    return _Plan(cls, node["config"], label, prefix, shapes, children)
-
-
-def _check_config_keys(cls, config, label):
-    """Config keys must be constructor arguments; required ones must be there."""
-    try:
-        params = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        return
-    named = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        unknown = sorted(set(config) - set(named))
-        if unknown:
-            raise _Invalid(f"{label} has unknown config key(s) {_few(unknown)} ({cls.__name__} takes "
-                           f"{', '.join(named) or 'no arguments'})")
-    if getattr(cls.from_config, "__func__", None) is Layer.from_config.__func__:
-        missing = [n for n in named if params[n].default is params[n].empty and n not in config]
-        if missing:
-            raise _Invalid(f"{label} config lacks {missing}")
-
-
-def _check_headers(headers, expected):
-    """Every expected array present, float32/float64, of the expected shape; nothing extra."""
-    for key, (shape, label) in expected.items():
-        header = headers.get(key)
-        if header is None:
-            raise _Invalid(f"{label} is missing weights {key!r} (shape {shape})")
-        if header.dtype.name not in ARRAY_DTYPES:
-            raise _Invalid(f"{label}: array {key!r} has dtype {header.dtype}; model arrays are "
-                           f"{' or '.join(ARRAY_DTYPES)}")
-        if header.shape != shape:
-            raise _Invalid(f"{label}: array {key!r} has shape {header.shape}, expected {shape} "
-                           "from the layer's config")
-    extra = sorted(set(headers) - set(expected) - {"architecture"})
-    if extra:
-        raise _Invalid(f"it holds weights no layer uses: {_few(extra)}")
-
-
-def _build(plan, data):
-    """Construct the layer of a checked plan (children first) and put its arrays in."""
-    children = {group: [_build(child, data) for child in items] for group, items in plan.children.items()}
-    try:
-        layer = plan.cls.from_config(dict(plan.config), children)
-    except Exception as err:      # a constructor refusing a value from the file
-        raise _Invalid(f"{plan.label}: config {_short(plan.config)} rejected: {err}") from None
-    if not isinstance(layer, Layer):
-        raise TypeError(f"{plan.cls.__name__}.from_config returned a {type(layer).__name__}, not a Layer")
-    extra = sorted(set(plan.config) - set(layer.config()))
-    if extra:
-        raise _Invalid(f"{plan.label} has config key(s) {extra} that {plan.cls.__name__} does not save")
-    held = {g: len(items) for g, items in layer.children().items() if items}
-    given = {g: len(items) for g, items in plan.children.items() if items}
-    if held != given:
-        raise _Invalid(f"{plan.label} was given children {given} but holds {held} once built")
-    params, state = _own_arrays(layer)
-    actual = {name: p.shape for name, p in params.items()}
-    actual.update({name: np.shape(a) for name, a in state.items()})
-    if actual != plan.shapes:
-        raise TypeError(f"{plan.cls.__name__}.array_shapes(config) gives {plan.shapes}, but the layer "
-                        f"built from that config holds {actual}; fix {plan.cls.__name__}.array_shapes")
-    for name, p in params.items():
-        p.data = data[f"{plan.prefix}.{name}"]
-        p.grad = np.zeros_like(p.data)
-    if state:
-        layer.load_state_arrays({name: data[f"{plan.prefix}.{name}"] for name in state})
-    return layer
 
 
 def _few(names, limit=8):
