@@ -243,13 +243,12 @@ def test_float64_model_round_trips_and_mixed_dtypes_are_refused(tmp_path):
     refused(bad, r"mix dtypes \['float32', 'float64'\]")
 
 
-def test_fortran_order_big_endian_and_compressed_files_load(tmp_path):
+def test_fortran_order_and_big_endian_arrays_load(tmp_path):
     model = small_model()
     arrays = arrays_of(model.save(tmp_path / "m.npz"))
     arrays["layer0.weight"] = np.asfortranarray(arrays["layer0.weight"]).astype(">f4")
     arrays["layer3.weight"] = np.asfortranarray(arrays["layer3.weight"])
-    np.savez_compressed(tmp_path / "odd.npz", **arrays)
-    loaded = tc.load_model(tmp_path / "odd.npz")
+    loaded = tc.load_model(write(tmp_path / "odd.npz", arrays))
     x = np.random.default_rng(0).random((2, 1, 6, 6)).astype(np.float32)
     np.testing.assert_array_equal(loaded.forward(x), model.forward(x))
     assert loaded[0].weight.data.dtype == np.float32 and loaded[0].weight.data.flags.c_contiguous
@@ -335,20 +334,30 @@ def test_terabyte_array_header_is_refused_without_allocating(tmp_path):
                   r"\(1,099,511,627,776 bytes\) but its entry holds 64 bytes")
 
 
-def test_zip_entry_claiming_more_than_deflate_can_produce_is_refused(tmp_path):
+def test_compressed_entries_are_refused_so_no_entry_outgrows_the_file(tmp_path):
+    path = tmp_path / "bomb.npz"
+    spec = {"format": 2, "tinycnn_version": "0.1.0", "meta": {}, "layers": []}
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("architecture.npy", _arch(spec))
+        z.writestr("zeros.npy", _npy_header((1 << 24,)) + bytes(1 << 26))   # 64 MiB in ~65 KiB
+    assert os.path.getsize(path) < 100_000
+    refused(path, r"entry 'architecture.npy' is compressed \(zip method 8\); model files store arrays uncompressed")
+    np.savez_compressed(tmp_path / "c.npz", **arrays_of(small_model().save(tmp_path / "m.npz")))
+    refused(tmp_path / "c.npz", "is compressed")
+
+
+def test_zip_entry_whose_sizes_disagree_is_refused(tmp_path):
     good = small_model().save(tmp_path / "good.npz")
-    arrays = arrays_of(good)
-    np.savez_compressed(tmp_path / "z.npz", **arrays)
-    data = bytearray((tmp_path / "z.npz").read_bytes())
-    with zipfile.ZipFile(tmp_path / "z.npz") as z:
+    data = bytearray(open(good, "rb").read())
+    with zipfile.ZipFile(good) as z:
         info = z.getinfo("layer3.weight.npy")
     # the uncompressed size sits 24 bytes into the entry's central-directory record
     central = data.index(b"PK\x01\x02")
     while data[central + 46:central + 46 + len(info.filename)] != info.filename.encode():
         central = data.index(b"PK\x01\x02", central + 1)
     data[central + 24:central + 28] = struct.pack("<I", 2 ** 32 - 2)
-    (tmp_path / "bomb.npz").write_bytes(bytes(data))
-    refused(tmp_path / "bomb.npz", "claims to expand to")
+    (tmp_path / "bad.npz").write_bytes(bytes(data))
+    refused(tmp_path / "bad.npz", r"entry 'layer3.weight.npy' claims 4,294,967,294 bytes but stores")
 
 
 def test_config_asking_for_terabytes_is_refused_before_any_layer_is_built(tmp_path, monkeypatch):
