@@ -274,25 +274,29 @@ for s in SETTINGS:
 print(f"(test AUC, mean ± standard deviation over seeds {SEEDS}; {N_TEST} test patches)")
 
 # %%
-fig, ax = plt.subplots(figsize=(8, 5))
-styles = {"scratch": ("k", "o", "-"), "random convs: frozen": ("grey", "o", ":"), "MNIST digits: fine-tune": ("tab:red", "s", "-"),
-          "MNIST digits: frozen": ("tab:red", "s", ":"), "large lesions: fine-tune": ("tab:blue", "^", "-"),
-          "large lesions: frozen": ("tab:blue", "^", ":")}
-for s in SETTINGS:
-    color, marker, line = styles[s]
-    mean = np.array([np.mean(auc[s, n]) for n in SIZES])
-    lo = np.array([np.min(auc[s, n]) for n in SIZES])
-    hi = np.array([np.max(auc[s, n]) for n in SIZES])
-    ax.plot(SIZES, mean, marker=marker, ls=line, color=color, label=s)
-    ax.fill_between(SIZES, lo, hi, color=color, alpha=0.12)
-ax.set_xscale("log")
-ax.set_xticks(SIZES)
-ax.set_xticklabels([str(n) for n in SIZES])
-ax.set_xlabel("labelled target patches n (20 % with lesions)")
-ax.set_ylabel("test AUC (line: mean; band: min–max over seeds)")
-ax.set_title(f"transfer vs scratch, {len(SEEDS)} seed(s) per point")
-ax.grid(alpha=0.3)
-ax.legend(fontsize=8, loc="lower right")
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
+styles = {"scratch": ("k", "o", "-"), "random convs: frozen": ("grey", "o", ":"),
+          "MNIST digits: fine-tune": ("tab:red", "s", "-"), "MNIST digits: frozen": ("tab:red", "s", ":"),
+          "large lesions: fine-tune": ("tab:blue", "^", "-"), "large lesions: frozen": ("tab:blue", "^", ":")}
+panels = {"fine-tuning every layer": ["scratch", "MNIST digits: fine-tune", "large lesions: fine-tune"],
+          "frozen conv layers, head only": ["scratch", "random convs: frozen", "MNIST digits: frozen",
+                                            "large lesions: frozen"]}
+for ax, (title, names) in zip(axes, panels.items()):
+    for s in names:
+        color, marker, line = styles[s]
+        ax.plot(SIZES, [np.mean(auc[s, n]) for n in SIZES], marker=marker, ls=line, color=color, label=s)
+        ax.fill_between(SIZES, [np.min(auc[s, n]) for n in SIZES], [np.max(auc[s, n]) for n in SIZES],
+                        color=color, alpha=0.12)
+    ax.set_xscale("log")
+    ax.minorticks_off()
+    ax.set_xticks(SIZES)
+    ax.set_xticklabels([str(n) for n in SIZES])
+    ax.set_xlabel("labelled target patches n (20 % with lesions)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+axes[0].set_ylabel("test AUC (line: mean; band: min–max over seeds)")
+fig.suptitle(f"transfer vs scratch on the lesion task, {len(SEEDS)} seed(s) per point")
 show(fig, "12_learning_curves")
 
 # %% [markdown]
@@ -318,24 +322,44 @@ for name, d in frozen_vs_random.items():
 
 if not FAST:
     # what the text below says, checked on this run's numbers
-    assert all(gain["large lesions: fine-tune", n].mean() > 0 for n in SIZES)
+    assert all(gain["large lesions: fine-tune", n].mean() > 0 for n in SIZES if n <= 200)
     assert all(gain["MNIST digits: fine-tune", n].mean() < 0 for n in SIZES)
-    assert all(frozen_vs_random["large lesions"] > 0) and all(frozen_vs_random["MNIST digits"] < 0)
+    assert all(frozen_vs_random["large lesions"] > 0.05)
+    assert all(abs(frozen_vs_random["MNIST digits"]) < 0.03)
+    assert gain["large lesions: frozen", 50].mean() > 0 > gain["random convs: frozen", 50].mean()
 
 # %% [markdown]
-# On this data (full mode; your run prints its own numbers above):
+# What the tutorial's own full run measured (5 seeds; test AUC mean ± standard deviation;
+# your run prints its own numbers above):
 #
-# * **Large simulated lesions help.** Fine-tuning from them beats training from scratch at
-#   every $n$ on average, most at the smallest sets, where scratch has the least to
-#   learn from; the advantage shrinks as $n$ grows (scratch catches up). Even frozen, their
-#   features with a 66-weight head come close to (or beat) scratch for small $n$: the
-#   filters that find large dark round spots also respond to small ones.
-# * **MNIST digits hurt.** Frozen digit features are poor lesion features (the linear probe
-#   is far below scratch), and fine-tuning from them ends *below* scratch on average: with
-#   only 300 steps the network does not fully unlearn what it learned on digits. Transfer
-#   is not free — a source that looks unlike the target can be worse than nothing.
+# | setting | n = 50 | n = 100 | n = 200 | n = 400 |
+# |---|---|---|---|---|
+# | scratch | 0.809 ± 0.035 | 0.855 ± 0.030 | 0.887 ± 0.027 | 0.906 ± 0.022 |
+# | random convs: frozen | 0.717 ± 0.082 | 0.756 ± 0.057 | 0.760 ± 0.049 | 0.767 ± 0.051 |
+# | MNIST digits: fine-tune | 0.777 ± 0.035 | 0.817 ± 0.019 | 0.852 ± 0.024 | 0.865 ± 0.014 |
+# | MNIST digits: frozen | 0.709 ± 0.050 | 0.747 ± 0.028 | 0.773 ± 0.019 | 0.769 ± 0.010 |
+# | large lesions: fine-tune | 0.863 ± 0.027 | 0.885 ± 0.016 | 0.903 ± 0.015 | 0.910 ± 0.008 |
+# | large lesions: frozen | 0.856 ± 0.032 | 0.882 ± 0.016 | 0.887 ± 0.005 | 0.892 ± 0.007 |
 #
-# WHY_PLACEHOLDER
+# * **Large simulated lesions help, most where labels are fewest.** Fine-tuning from them
+#   beats scratch by +0.054 AUC at $n = 50$, +0.029 at 100, +0.015 at 200 and +0.004 at 400
+#   (better on 4 of 5 seeds at each size; at 400 the gap is within the seed-to-seed noise).
+#   Scratch catches up as $n$ grows. With 50 labels, even the frozen features with a
+#   66-weight head beat scratch on all 5 seeds (+0.048); from 200 labels on, training the
+#   conv layers too pays off.
+# * **MNIST digits hurt.** Fine-tuning from the digit network ends *below* scratch at every
+#   size (−0.032 to −0.041; worse on 19 of the 20 seed-size pairs). Transfer is not free:
+#   a source unlike the target can be worse than starting from random weights.
+#
+# **Why?** The frozen settings measure what a source's features are worth for lesions, and
+# the random-conv control says what "worth nothing" looks like: a head on *untrained*
+# random filters already reaches 0.72–0.77 (max-pooled random filters are still local
+# detectors of *something*). The large-lesion features add about +0.13 AUC over random ones at every $n$.
+# The digit features add nothing: −0.009 to +0.013, within the noise. A digit is made of
+# strokes, and nothing in MNIST rewarded the network for telling a round dot from a line
+# (a vessel). So for this task the digit features are no better than random ones — and as
+# a starting point for fine-tuning they are worse than the He initialisation; 300 steps do
+# not undo that (exercise 1 tries gentler and longer fine-tuning).
 #
 # ## Summary
 #
@@ -347,8 +371,8 @@ if not FAST:
 # * Measure it against scratch with the *same* budget, over several seeds, at several
 #   labelled-set sizes. Here a related source (larger simulated lesions) helped most
 #   where labels were fewest; an unrelated one (digits) made things worse.
-# * A frozen-feature probe explains the difference: does the source network already
-#   respond to what separates the target's classes?
+# * A frozen-feature probe, next to a random-feature control, explains the difference:
+#   does the source network already respond to what separates the target's classes?
 #
 # ## Exercises
 #
