@@ -242,9 +242,12 @@
     return box;
   }
 
+  const inputCanvases = [];                   // the normalised input's maps: layer 0's window lands here
+
   function drawOverview() {
     const o = document.getElementById("overview");
     o.textContent = "";
+    inputCanvases.length = 0;
     const [C, H, W] = input.shape;
     const inBox = el("div", "card");
     inBox.appendChild(el("h2", null, `Input (${C}×${H}×${W})`));
@@ -254,7 +257,9 @@
       const lo = Math.min(...rs), hi = Math.max(...rs);
       maps.appendChild(mapCanvas(`raw, channel ${c}`, H, W, (h, w) => at(raw, [c, h, w]), (v) => gray(v, lo, hi)));
       const m = maxAbs(input.data, c * H * W, (c + 1) * H * W);
-      maps.appendChild(mapCanvas(`normalised, channel ${c} (±${fmt(m)})`, H, W, (h, w) => at(input, [c, h, w]), (v) => diverging(v, m)));
+      const box = mapCanvas(`normalised, channel ${c} (±${fmt(m)})`, H, W, (h, w) => at(input, [c, h, w]), (v) => diverging(v, m));
+      inputCanvases.push({ canvas: box.querySelector("canvas"), cell: cellFor(H, W), H, W, m });
+      maps.appendChild(box);
     }
     inBox.appendChild(maps);
     o.appendChild(inBox);
@@ -347,6 +352,7 @@
   function filters(L) {
     const [F, C, KH, KW] = L.p.weight.shape;
     const d = el("details", "filters");
+    d.open = true;
     const m = maxAbs(L.p.weight.data, 0, L.p.weight.data.length);
     d.appendChild(el("summary", null, `filters: ${F} × ${C} kernels of ${KH}×${KW} (±${fmt(m)})`));
     const grid = el("div", "filter-grid");
@@ -389,6 +395,7 @@
 
   function select(k, idx) {
     selected = { k, idx };
+    drawOverview();
     drawLayers();
     const body = document.getElementById("detail-body");
     body.textContent = "";
@@ -398,10 +405,10 @@
       if (L.out.shape.length === 3) {
         const entry = canvases[k][idx[0]];
         outline(entry, idx[1], idx[2], idx[1], idx[2], "#000");
-        if ((L.kind === "conv" || L.kind === "maxpool" || L.kind === "avgpool") && k > 0 && canvases[k - 1][0] && !canvases[k - 1][0].strip) {
+        const prev = k === 0 ? inputCanvases : canvases[k - 1];
+        if ((L.kind === "conv" || L.kind === "maxpool" || L.kind === "avgpool") && prev[0] && !prev[0].strip) {
           const pad = L.padding || [0, 0];
           const r0 = idx[1] * L.stride[0] - pad[0], c0 = idx[2] * L.stride[1] - pad[1];
-          const prev = canvases[k - 1];
           const chans = L.kind === "conv" ? prev.map((_, c) => c) : [idx[0]];
           chans.forEach((c) => prev[c] && outline(prev[c], r0, c0, r0 + L.kernel[0] - 1, c0 + L.kernel[1] - 1, "#0a0"));
         }
