@@ -30,6 +30,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small GEMMs: see tutorial
 
 import numpy as np
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 
 from tinycnn.tutorial_helpers import FAST, show
 import tinycnn as tc
@@ -174,9 +175,10 @@ if not FAST:
 fig, ax = plt.subplots(figsize=(6.5, 4))
 ax.semilogx(sizes, gaps, "o-", label="train − validation accuracy")
 ax.set_xticks(sizes, [str(n) for n in sizes])
+ax.xaxis.set_minor_formatter(NullFormatter())
 ax.set_xlabel("training digits (log scale)")
 ax.set_ylabel("generalisation gap (accuracy)")
-ax.set_title(f"LeNet-5, {EPOCHS} epochs: the gap shrinks with more data")
+ax.set_title(f"LeNet-5, {EPOCHS} epochs: generalisation gap against training-set size")
 ax.legend()
 show(fig, "06_solution_gap_vs_size")
 
