@@ -187,3 +187,37 @@ def test_input_gradient_restores_state_and_matches_a_finite_difference():
     np.testing.assert_allclose(g[0, i, j], numeric, rtol=1e-6)
     with pytest.raises(ValueError, match="expected one sample"):
         input_gradient(model, x[None])
+
+
+def test_residual_blocks_field_matches_gradient_support():
+    # Residual composes its branch through the same Layer interface; the shortcut's field
+    # (a 1×1 conv, or the identity) lies inside the branch's, so the union is the branch's
+    f64 = dict(dtype=np.float64)
+    model = tc.Sequential(
+        layers.Residual(layers.Conv2D(1, 2, 3, padding=1, **f64), layers.ReLU(),
+                        layers.Conv2D(2, 1, 3, padding=1, **f64)),
+        layers.ReLU(),
+        layers.Residual(layers.Conv2D(1, 2, 3, stride=2, padding=1, **f64), layers.ReLU(),
+                        layers.Conv2D(2, 2, 3, padding=1, **f64),
+                        shortcut=[layers.Conv2D(1, 2, 1, stride=2, **f64)]),
+        layers.AvgPool2D(2))
+    rf = tc.receptive_field(model, (1, 16, 16))
+    # block 1: 5×5 (start -2); block 2: 5 + 2·1 + 2·2 = 11, jump 2, start -2 - 1 - 2 = -5;
+    # pool: 11 + 1·2 = 13, jump 4
+    assert [(r.size[0], r.jump[0], r.start[0]) for r in rf] == [(5, 1, -2), (5, 1, -2), (11, 2, -5), (13, 4, -5)]
+    for seed in range(3):
+        for unit in [(0, 0, 0), (1, 1, 2), (0, 3, 3)]:
+            support, box = _support_and_box_at(model, (1, 16, 16), seed, unit)
+            np.testing.assert_array_equal(support, box)
+
+
+def _support_and_box_at(model, shape, seed, unit):
+    rng = np.random.default_rng(seed)
+    _positive(model, rng)
+    rf = tc.receptive_field(model, shape)
+    with tc.use_backend("reference"):
+        support = input_gradient(model, rng.uniform(0.5, 1.5, shape), unit=unit)[0] != 0
+    (r0, r1), (c0, c1) = rf.box(-1, unit[1:])
+    box = np.zeros(shape[1:], bool)
+    box[r0:r1, c0:c1] = True
+    return support, box
