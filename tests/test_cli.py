@@ -185,6 +185,9 @@ def test_wrong_files_say_what_they_are(run_folder, tmp_path, capsys):
                         "(usage: tinycnn predict MODEL IMAGE)")
     err = one_line_error(capsys, ["predict", str(run_folder), seven])
     assert err.endswith(f"is a directory, not a model file; pass the model file inside it: {model}")
+    err = one_line_error(capsys, ["predict", model, model])
+    assert err.endswith(f"IMAGE {model} is a .npz archive (a model or a dataset?), not an image; "
+                        "expected a PNG, JPEG or .npy file (usage: tinycnn predict MODEL IMAGE)")
     err = one_line_error(capsys, ["predict", model, str(tmp_path / "none.png")])
     assert err.endswith("no such image file: " + str(tmp_path / "none.png"))
 
