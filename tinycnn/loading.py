@@ -16,6 +16,7 @@ refusal into the one ``ValueError`` that names the path). The order of the check
 Layers are reached only through the ``Layer`` hooks and the registry: no layer type is
 named here.
 """
+import functools
 import inspect
 import json
 
@@ -98,10 +99,13 @@ def _read_architecture(npz):
 
 
 def _unique_keys(pairs):
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        raise _Invalid(f"its architecture JSON repeats the key {next(k for k in keys if keys.count(k) > 1)!r}")
-    return dict(pairs)
+    """``json`` hook: an object as a dict, refusing a key that appears twice."""
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _Invalid(f"its architecture JSON repeats the key {key[:60]!r}")
+        seen[key] = value
+    return seen
 
 
 def _plan(node, prefix, loc, fmt, depth):
@@ -113,7 +117,7 @@ def _plan(node, prefix, loc, fmt, depth):
                        "imported before loading)")
     label = f"{loc} ({node['class']})"
     if depth > MAX_DEPTH:
-        raise _Invalid(f"{label} is nested deeper than {MAX_DEPTH} levels")
+        raise _Invalid(f"its layers are nested deeper than {MAX_DEPTH} levels (at {label[:40]}...{label[-40:]})")
     if fmt < 2 and "children" in node:
         raise _Invalid(f"{label} has 'children', which format {fmt} files cannot have (format 2 can)")
     _check_config_keys(cls, node["config"], label)
@@ -124,11 +128,18 @@ def _plan(node, prefix, loc, fmt, depth):
     return _Plan(cls, node["config"], label, prefix, shapes, children)
 
 
+@functools.lru_cache(maxsize=None)
+def _constructor_params(cls):
+    try:
+        return inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return None
+
+
 def _check_config_keys(cls, config, label):
     """Config keys must be constructor arguments; required ones must be there."""
-    try:
-        params = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
+    params = _constructor_params(cls)
+    if params is None:
         return
     named = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     if not any(p.kind == p.VAR_KEYWORD for p in params.values()):

@@ -149,10 +149,11 @@ def _shapes_of(cls, config, label):
     except Exception as err:     # the config came from a file: any failure means a bad config
         raise _Invalid(f"{label}: bad config {_short(config)}: {err}") from None
     if not isinstance(shapes, dict) or not all(
-            isinstance(s, (tuple, list)) and all(isinstance(n, int) and n >= 0 for n in s)
+            isinstance(s, (tuple, list)) and all(
+                isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in s)
             for s in shapes.values()):         # e.g. a negative size taken from the config
-        raise _Invalid(f"{label}: bad config {_short(config)}: it gives array shapes {_short(shapes)}")
-    return {name: tuple(s) for name, s in shapes.items()}
+        raise _Invalid(f"{label}: bad config {_short(config)}: it gives array shapes {_short(shapes, default=str)}")
+    return {name: tuple(int(n) for n in s) for name, s in shapes.items()}
 
 
 def _write_atomically(path, arrays):
@@ -212,6 +213,7 @@ def _few(names, limit=8):
     return f"{shown}{' and more' if len(names) > limit else ''}"
 
 
-def _short(value, limit=120):
-    text = json.dumps(value, default=repr)
+def _short(value, limit=120, default=repr):
+    """``value`` as JSON text, cut to ``limit`` characters (configs from files can be huge)."""
+    text = json.dumps(value, default=default)
     return text if len(text) <= limit else text[:limit] + "..."
