@@ -659,3 +659,14 @@ def test_real_residual_block_with_batchnorm_state_is_checked_by_path(tmp_path):
     no_bias = rewrite(path, tmp_path / "no_bias.npz",
                       lambda s, a: a.update({"layer0.layers.0.bias": np.zeros(4, np.float32)}))
     refused(no_bias, r"weights no layer uses: \['layer0.layers.0.bias'\]")
+
+
+def test_layers_nested_too_deeply_are_refused_without_recursion_errors(tmp_path):
+    node = '{"class": "ReLU", "config": {}}'
+    for depth, reason in [(40, "nested deeper than 32 levels"), (5000, "nested too deeply")]:
+        text = node
+        for _ in range(depth):
+            text = '{"class": "Residual", "config": {}, "children": {"layers": [' + text + ']}}'
+        spec = '{"format": 2, "tinycnn_version": "0.1.0", "meta": {}, "layers": [' + text + ']}'
+        np.savez(tmp_path / "deep.npz", architecture=np.array(spec))
+        assert len(refused(tmp_path / "deep.npz", reason)) < 300
