@@ -545,10 +545,10 @@ def test_meta_accepts_numpy_scalars_and_arrays(tmp_path):
 
 
 @pytest.mark.parametrize("meta, error, message", [
-    ({"notes": {"when": object()}}, TypeError, r"meta\['notes'\]\['when'\] is a object, which a model file cannot hold"),
-    ({"path": os}, TypeError, r"meta\['path'\] is a module"),
+    ({"notes": {"when": object()}}, TypeError, r"meta\['notes'\]\['when'\] has type object, which a model file cannot hold"),
+    ({"path": os}, TypeError, r"meta\['path'\] has type module"),
     ({3: "x"}, TypeError, "meta has the key 3"),
-    ({"weights": np.array([1 + 2j])}, TypeError, r"meta\['weights'\] is a ndarray of dtype kind 'c'"),
+    ({"weights": np.array([1 + 2j])}, TypeError, r"meta\['weights'\] has type ndarray \(dtype kind 'c'\)"),
     ({"class_names": [1, 2]}, ValueError, r"meta.class_names\[0\] must be string, .*load_model would refuse"),
     ({"input_shape": [1, -6, 6]}, ValueError, r"meta.input_shape\[1\] must be >= 1"),
 ])

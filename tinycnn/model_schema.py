@@ -149,7 +149,7 @@ def to_json(value, where):
             out[key] = to_json(item, f"{where}[{key!r}]")
         return out
     kind = getattr(getattr(value, "dtype", None), "kind", None)
-    raise TypeError(f"{where} is a {type(value).__name__}{f' of dtype kind {kind!r}' if kind else ''}, "
+    raise TypeError(f"{where} has type {type(value).__name__}{f' (dtype kind {kind!r})' if kind else ''}, "
                     "which a model file cannot hold (it stores JSON: numbers, strings, booleans, None, "
                     "lists and dicts; NumPy scalars and numeric/string arrays are converted)")
 
