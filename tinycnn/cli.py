@@ -235,6 +235,7 @@ def prepare_image(model, path, invert="auto", frame="auto"):
 
 
 def cmd_predict(args):
+    check_model_path(args.model, args.image)     # first: it knows when the two are swapped
     check_image_path(args.image)
     model = _load_model(args.model, image=args.image)
     _, x, notes = prepare_image(model, args.image, invert=args.invert, frame=args.frame)
