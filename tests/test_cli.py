@@ -131,6 +131,15 @@ def test_binary_predict_uses_the_stored_threshold(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "binary.npz"), str(tmp_path / "patch.npy")]) == 0
     out = capsys.readouterr().out
     assert out.startswith("class: lesion (score 0.300 >= threshold 0.250")    # argmax says healthy
+    # evaluate decides by the same rule: every test image scores 0.3 >= 0.25 -> all "lesion"
+    arrays = {f"{split}_{k}": v for split in ("train", "val", "test") for k, v in
+              (("images", np.full((4, 2, 2), 128, np.uint8)), ("labels", np.array([[0], [1], [0], [0]])))}
+    np.savez(tmp_path / "tiny.npz", **arrays)
+    assert main(["evaluate", str(tmp_path / "binary.npz"), "--dataset", "medmnist",
+                 "--data", str(tmp_path / "tiny.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "decision: positive when the score is >= 0.25 (stored with the model" in out
+    assert "accuracy: 25.00%" in out and "[[0 3]\n [0 1]]" in out
     probs = np.array([[0.7, 0.3], [0.9, 0.1]])
     assert decide(model, probs)[0].tolist() == [1, 0]
     del model.meta["threshold"]
