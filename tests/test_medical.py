@@ -146,7 +146,7 @@ def test_cli_lesions_short_run(tmp_path, capsys):
     assert "test AUC" in printed and "sensitivity" in printed and "not for clinical use" in printed
     (folder,) = list(out.iterdir())
     assert sorted(p.name for p in folder.iterdir()) == [
-        "confusion.png", "curves.png", "history.json", "model.npz", "roc.png"]
+        "confusion.png", "curves.png", "explain_lesion.html", "history.json", "model.npz", "roc.png"]
     record = json.loads((folder / "history.json").read_text())
     assert 0.0 <= record["test_auc"] <= 1.0 and 0.0 <= record["baseline_darkest_pixel_auc"] <= 1.0
     assert 0.0 <= record["sensitivity"] <= 1.0 and 0.0 <= record["specificity"] <= 1.0

@@ -19,12 +19,12 @@ from tinycnn.model import Sequential
 from tinycnn.parameter import Parameter
 from tinycnn.receptive_field import receptive_field
 from tinycnn.saving import load_model
-from tinycnn.train import EarlyStopping, History
+from tinycnn.train import Callback, DivergenceError, EarlyStopping, History
 
 __all__ = [
     "__version__", "Sequential", "Parameter", "load_model", "gradcheck", "assert_gradients_close",
     "get_backend", "set_backend", "use_backend", "warmup", "set_num_threads", "History", "EarlyStopping",
-    "receptive_field",
+    "Callback", "DivergenceError", "receptive_field",
     "layers", "losses", "optim", "init", "datasets", "transforms", "metrics", "viz", "models",
 ]
 
