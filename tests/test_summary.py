@@ -106,3 +106,54 @@ def test_other_shape_errors_name_layer_and_sizes(stack, shape, message):
 def test_models_is_available_after_import():
     import tinycnn
     assert tinycnn.models.lenet5().summary().total == 61_706
+
+
+# ------------------------------------------------------------------ containers
+def small_resnet():
+    return tc.Sequential(
+        layers.Conv2D(1, 2, 3, padding=1, bias=False, rng=0), layers.BatchNorm2D(2), layers.ReLU(),
+        layers.Residual(layers.Conv2D(2, 4, 3, stride=2, padding=1, bias=False, rng=1), layers.BatchNorm2D(4),
+                        shortcut=[layers.Conv2D(2, 4, 1, stride=2, bias=False, rng=2), layers.BatchNorm2D(4)]),
+        layers.GlobalAvgPool2D(), layers.Dense(4, 3, rng=3), input_shape=(1, 6, 6))
+
+
+def test_container_rows_are_indented_under_the_container_with_block_counts():
+    summary = small_resnet().summary()
+    names = [row[0] for row in summary.rows[1:]]
+    assert names == ["Conv2D(1→2, k=3, p=1, no bias)", "BatchNorm2D(2)", "ReLU()",
+                     "Residual(2 layers, shortcut: 2 layers)",
+                     "  Conv2D(2→4, k=3, s=2, p=1, no bias)", "  BatchNorm2D(4)",
+                     "  shortcut: Conv2D(2→4, k=1, s=2, no bias)", "  shortcut: BatchNorm2D(4)",
+                     "GlobalAvgPool2D()", "Dense(4→3)"]
+    block, *inner = summary.rows[4:9]
+    # the block's row: its output shape and the sum of its inner layers, group by group
+    assert block[1:] == ("(N, 4, 3, 3)", "96", "layers 80 + shortcut 16 = 96")
+    assert [row[1:3] for row in inner] == [("(N, 4, 3, 3)", "72"), ("(N, 4, 3, 3)", "8"),
+                                           ("(N, 4, 3, 3)", "8"), ("(N, 4, 3, 3)", "8")]
+    assert sum(int(row[2]) for row in inner) == int(block[2])
+    # every parameter is counted once in the total, not once more for its block
+    assert summary.total == sum(p.size for p in small_resnet().parameters()) == 18 + 4 + 96 + 15
+    lines = str(summary).splitlines()
+    assert lines[6].startswith("  Conv2D(2→4, k=3, s=2") and lines[5].startswith("Residual(")
+    assert "<td style='text-align:left'>&nbsp;&nbsp;shortcut: BatchNorm2D(4)</td>" in summary._repr_html_()
+
+
+def test_nested_containers_indent_once_per_level_and_frozen_inner_layers_show():
+    inner_block = layers.Residual(layers.Dense(3, 3, rng=0), layers.ReLU())
+    model = tc.Sequential(layers.Residual(inner_block, layers.Dense(3, 3, rng=1)), input_shape=(3,))
+    inner_block.freeze()
+    summary = model.summary()
+    assert [row[0] for row in summary.rows[1:]] == [
+        "Residual(2 layers, identity shortcut)", "  Residual(2 layers, identity shortcut)",
+        "    Dense(3→3)", "    ReLU()", "  Dense(3→3)"]
+    assert [row[2] for row in summary.rows[1:]] == ["24 (12 frozen)", "12 frozen", "12 frozen", "0", "12"]
+    assert (summary.total, summary.frozen) == (24, 12)
+
+
+def test_resnet_mini_summary_lists_every_layer_once():
+    model = tc.models.resnet_mini(widths=(2, 4), blocks_per_stage=1, input_size=8)
+    summary = model.summary()
+    leaves = [row for row in summary.rows[1:]
+              if not row[0].lstrip().removeprefix("shortcut: ").startswith("Residual")]
+    assert sum(int(row[2].replace(",", "")) for row in leaves) == summary.total == 400
+    assert summary.rows[-1][1] == "(N, 10)"
