@@ -268,7 +268,9 @@ def check_input(layer, x, ndim=None, dtype=None):
         if ndim == 2 and x.ndim == 4:
             hint = "; hint: put a Flatten() layer before it"
         elif ndim == 4 and x.ndim == 3:
-            hint = "; hint: add the batch axis, x[None]"
+            hint = ("; hint: a batch of images without a channel axis needs one, x[:, None] "
+                    f"(shape {(x.shape[0], 1) + x.shape[1:]}); one image (C, H, W) needs the "
+                    f"batch axis, x[None] (shape {(1,) + x.shape})")
         raise ValueError(
             f"{layer!r}: expected a {ndim}-D input {_LAYOUTS.get(ndim, '')}, got shape {x.shape}{hint}"
         )
