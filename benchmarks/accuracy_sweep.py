@@ -60,6 +60,19 @@ RECIPES = {
     "lr0.05_ep20": {"lr": 0.05, "epochs": 20},
     "lr0.05_ep20_rot10": {"lr": 0.05, "epochs": 20, "rotation": 10.0},
     "lr0.05_ep40_rot10": {"lr": 0.05, "epochs": 40, "rotation": 10.0},
+    # round 2: more updates at lr 0.02 (more epochs, smaller batches) helped alone; combine
+    "ep30_bs32": {"epochs": 30, "batch_size": 32},
+    "ep30_rot10": {"epochs": 30, "rotation": 10.0},
+    "ep30_ls0.1": {"epochs": 30, "label_smoothing": 0.1},
+    "ep30_wd1e-4": {"epochs": 30, "weight_decay": 1e-4},
+    "ep45": {"epochs": 45},
+    "bs16": {"batch_size": 16},
+    "bs32_rot10": {"batch_size": 32, "rotation": 10.0},
+    "bs32_ls0.1": {"batch_size": 32, "label_smoothing": 0.1},
+    "bs32_ep20": {"batch_size": 32, "epochs": 20},
+    "bs32_lr0.01": {"batch_size": 32, "lr": 0.01},
+    "ep30_bs32_rot10": {"epochs": 30, "batch_size": 32, "rotation": 10.0},
+    "ep30_frac0.89": {"epochs": 30, "train_fraction": 8 / 9},
     # "retrain on all 4,000" estimated inside the training set: the same recipe on 8/9 of
     # the 3,600 fitting digits (3,200) vs all of them, both scored on the 400 validation
     # digits, measures what 11 % more data (3,600 -> 4,000) buys

@@ -81,8 +81,12 @@ def markdown_report(runs):
         "of repeated calls after warm-up; *speed vs torch* = torch time ÷ tinycnn time "
         "(> 1 means tinycnn is faster). Runs: "
         + ", ".join(f"{r['threads']} thread(s)" for r in runs)
-        + f"; the first ({head['threads']} threads) is the headline run.",
-        "## Machine\n\n" + head["machine"],
+        + f"; the first ({head['threads']} threads) is the headline run. On a shared machine "
+        "(load average above the number of cores, see below) only the 1-thread run is fair: "
+        "a multi-threaded pool then waits for descheduled threads, PyTorch's spinning OpenMP "
+        "pool most of all.",
+        "## Machine\n\n" + head["machine"]
+        + f"\n- clock: {head.get('clock', 'wall time')} of every timed call",
     ]
     for r in runs:
         t = r["threads"]

@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -31,6 +32,8 @@ def parse(argv):
     ap.add_argument("--repeats", type=int, default=9, help="timed calls per median (>= 7)")
     ap.add_argument("--quick", action="store_true", help="7 repeats, no compile-time runs")
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time CPU seconds of the process instead of wall time (a shared machine)")
     ap.add_argument("--out", default=HERE, help="folder for RESULTS.md and results.png")
     ap.add_argument("--render", action="store_true",
                     help="only rebuild RESULTS.md and the chart from results_threads*.json")
@@ -61,6 +64,7 @@ def main(argv=None):
         env["TINYCNN_BENCH_LOAD0"] = machine.load_average()
         flags = ["--threads", str(threads), "--child", path, "--repeats", str(args.repeats)]
         flags += ["--no-torch"] * args.no_torch + ["--quick"] * (args.quick or k > 0)
+        flags += ["--cpu-time"] * args.cpu_time
         print(f"== threads={threads}", file=sys.stderr, flush=True)
         code = subprocess.call([sys.executable, os.path.abspath(__file__)] + flags, env=env)
         if code:
@@ -94,6 +98,8 @@ def measure(args):
     from tinycnn.kernels import fast
 
     torch = import_torch(args)
+    if args.cpu_time:
+        conv_shapes.CLOCK = time.process_time
     log = lambda msg: print(msg, file=sys.stderr, flush=True)   # noqa: E731
     log(f"warming up (threads={args.threads[0]}, repeats={args.repeats}) ...")
     fast.warmup()
@@ -105,6 +111,7 @@ def measure(args):
     first = None if args.quick else lenet.first_step_seconds()
     warm = None if args.quick else warmup_seconds()
     result = {"threads": args.threads[0], "machine": machine.describe(args.threads[0], torch),
+              "clock": "CPU time (time.process_time)" if args.cpu_time else "wall time",
               "have_torch": torch is not None, "shapes": shapes, "lenet": model,
               "lenet_layers": layers,
               "first_step": first, "warmup": warm}

@@ -283,7 +283,9 @@ def dense_forward(x, w, b):
     .. math:: y_{n,o} = \sum_i x_{n,i}\, w_{o,i} + b_o \qquad (Y = X W^T + b)
 
     x: (N, I), w: (O, I), b: (O,) -> y: (N, O). Algorithm: one BLAS GEMM -- a Numba loop
-    cannot beat it, and ``w.T`` is a free transposed view (BLAS reads it in place).
+    cannot beat it, and ``w.T`` is a free transposed view (BLAS reads it in place). From
+    ``DENSE_SPLIT_MIN_WORK`` multiply-adds on, one GEMM per fixed chunk of rows, shared
+    out among the threads (the same chunks for any thread count).
     """
     x = np.asarray(x)
     with _blas_single_threaded():
@@ -301,7 +303,8 @@ def dense_backward(dy, x, w):
         \frac{\partial L}{\partial W} = dY^T X \qquad
         \frac{\partial L}{\partial b} = \sum_n dY_{n,:}
 
-    dy: (N, O) -> dx: (N, I), dw: (O, I), db: (O,). Algorithm: two BLAS GEMMs.
+    dy: (N, O) -> dx: (N, I), dw: (O, I), db: (O,). Algorithm: two BLAS GEMMs (in fixed
+    chunks of rows of ``dx`` and of ``dw`` for large layers, as in :func:`dense_forward`).
     """
     x = np.asarray(x)
     dy = np.asarray(dy).astype(x.dtype, copy=False)
