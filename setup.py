@@ -17,11 +17,12 @@ setup(
     python_requires=">=3.10",
     # namespace discovery also lists tinycnn/datasets/data, the folder of shipped .npz files
     packages=find_namespace_packages(include=["tinycnn", "tinycnn.*"]),
-    package_data={"tinycnn.datasets.data": ["*.npz"],
+    package_data={"tinycnn.datasets.data": ["*.npz", "samples/*.png"],
                   "tinycnn.explain": ["page.html", "page.css", "page.js"]},
     include_package_data=True,
+    # Pillow reads and resizes images for predict (it also comes with matplotlib)
     install_requires=["numpy>=1.23", "numba>=0.58", "matplotlib>=3.5", "tqdm>=4.60",
-                      "threadpoolctl>=3.1"],
+                      "threadpoolctl>=3.1", "Pillow>=8"],
     extras_require={
         # scikit-learn: an independent oracle for the metrics tests, never imported by tinycnn
         "test": ["pytest>=7", "hypothesis>=6.70", "scikit-learn>=1.2"],
