@@ -49,6 +49,9 @@ REQUIRED = {
     "He initialisation": ["tinycnn/init.py"],
     "Xavier initialisation": ["tinycnn/init.py"],
     "Learning-rate schedules": ["tinycnn/optim.py"],
+    "BatchNorm2D": ["tinycnn/kernels/batchnorm.py", "tinycnn/layers/normalization.py"],
+    "GlobalAvgPool2D": ["tinycnn/layers/pooling.py"],
+    "Residual": ["tinycnn/layers/residual.py"],
 }
 # words each section's heading or body must mention (the parts of an item named in the issue)
 MUST_MENTION = {
@@ -56,6 +59,8 @@ MUST_MENTION = {
     "SoftmaxCrossEntropy": ["class weights"],
     "SGD": ["momentum", "Nesterov", "weight decay"],
     "Learning-rate schedules": ["StepLR", "CosineLR"],
+    "BatchNorm2D": ["running_mean", "running_var", "unbiased", "evaluation"],
+    "Residual": ["identity"],
 }
 
 
