@@ -162,8 +162,9 @@ def test_medmnist_rejects_multilabel_and_broken_files(tmp_path):
     with pytest.raises(ValueError, match="none of the MedMNIST arrays"):
         load_medmnist(tmp_path / "other.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip file")
-    with pytest.raises(ValueError, match="not a readable"):
+    with pytest.raises(ValueError, match="not a MedMNIST .npz archive") as err:
         load_medmnist(tmp_path / "junk.npz")
+    assert "pickle" not in str(err.value)             # never suggest unpickling a data file
     np.savez(tmp_path / "bad.npz", train_images=np.zeros((2, 3, 3, 2), np.uint8),
              train_labels=np.zeros((2, 1), np.uint8))
     with pytest.raises(ValueError, match=r"\(N, S, S\)"):

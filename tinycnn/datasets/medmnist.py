@@ -71,8 +71,10 @@ def load_medmnist(npz_path, grayscale=False, raw=False):
         raise FileNotFoundError(f"load_medmnist: no such file: {path}")
     try:
         f = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise ValueError(f"load_medmnist: {path} is not a readable .npz file ({e})") from e
+    except (ValueError, OSError):
+        # NumPy's own message would suggest allow_pickle=True: never do that with a data file
+        raise ValueError(f"load_medmnist: {path} is not a MedMNIST .npz archive of plain arrays "
+                         "(NumPy could not read it as one)") from None
     if not hasattr(f, "files"):
         raise ValueError(f"load_medmnist: {path} holds a single array, expected a MedMNIST .npz archive")
     with f:
@@ -85,8 +87,13 @@ def load_medmnist(npz_path, grayscale=False, raw=False):
             if ki not in keys or kl not in keys:
                 missing = ki if ki not in keys else kl
                 raise ValueError(f"load_medmnist: {path} has {split} data but no {missing!r} array")
-            x = _images(f[ki], ki, path, grayscale, raw)
-            out[split] = (x, _labels(f[kl], kl, path, len(x)))
+            try:
+                images, labels = f[ki], f[kl]
+            except ValueError:            # e.g. an object array, which only pickle could read
+                raise ValueError(f"load_medmnist: {path}: {ki!r} or {kl!r} is not a plain numeric "
+                                 "array") from None
+            x = _images(images, ki, path, grayscale, raw)
+            out[split] = (x, _labels(labels, kl, path, len(x)))
     if not out:
         raise ValueError(
             f"load_medmnist: {path} holds none of the MedMNIST arrays "
