@@ -140,8 +140,8 @@ x_big = standardize_patches(transforms.Resize(32)(x_big)).astype(np.float32)
 show_target, show_labels = retinal_lesions(6, seed=7, positive_fraction=0.5)
 order = np.argsort(-show_labels, kind="stable")            # lesions first
 fig, axes = plt.subplots(3, 6, figsize=(9, 4.8))
-rows = [("MNIST, inverted", x_digits[:6]), ("large lesions (source)", x_big[y_big == 1][:6]),
-        ("target (3 lesion, 3 healthy)", standardize_patches(show_target[order]))]
+rows = [("MNIST\n(inverted)", x_digits[:6]), ("large lesions\n(source)", x_big[y_big == 1][:6]),
+        ("target: 3 lesion,\n3 healthy", standardize_patches(show_target[order]))]
 for ax_row, (title, imgs) in zip(axes, rows):
     for ax, img in zip(ax_row, imgs):
         ax.imshow(img[0], cmap="gray")
