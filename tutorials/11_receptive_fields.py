@@ -285,10 +285,12 @@ assert rf_lesion[8].size == (46, 46)
 # The global max-pool (an 8×8 window, 18 + 7·4 = 46 ≥ 32) then covers the whole patch:
 # the network answers "did *any* 18×18 window contain a lesion?".
 #
-# A simulated microaneurysm has a Gaussian profile with a half-depth radius of 1–3 px, so
-# it is visibly dark over a disc up to about 8–10 px across. An 18×18 window holds the
-# whole dot *and* a ring of background around it: enough to see that the dark region is
-# round and ends, where a vessel runs on out of the window.
+# A simulated microaneurysm has a Gaussian profile (`tinycnn/datasets/retina.py`): its
+# darkening falls to half its depth at the radius $R$ = 1–3 px and to 1/16 at $2R$, so a
+# lesion is dark over a disc at most about $4R$ = 12 px across. An 18×18 window holds the
+# whole dot *and* a ring of background around it — room to see that the dark region is
+# round and ends, where a vessel runs on out of the window. (Whether the network *needs*
+# that much is a different question; section 6 measures it.)
 #
 # **The effective receptive field.** The field says which pixels *can* matter, not how much
 # they do. Average $|\partial y / \partial x|$ of a centre unit of the last conv layer over
@@ -311,6 +313,26 @@ share = erf[centre].sum() / erf.sum()
 print(f"unit (4, 4) of layer 6: field rows {r0}..{r1 - 1}, columns {c0}..{c1 - 1}; the central "
       f"9×9 (25 % of the window's area) carries {share:.0%} of the mean |gradient|")
 assert share > 0.25
+
+x_les, y_les, spots_les = retinal_lesions(40, seed=3, return_spots=True)
+k = max(np.flatnonzero(y_les), key=lambda i: max(r for _, _, r in spots_les[i]))   # a clear lesion
+cy, cx, rad = max(spots_les[k], key=lambda spot: spot[2])
+unit_les = (int(round((cy - rf_lesion[6].start[0] - 8.5) / 4)), int(round((cx - rf_lesion[6].start[1] - 8.5) / 4)))
+unit_les = tuple(int(np.clip(u, 0, 7)) for u in unit_les)     # the unit whose field is centred nearest the spot
+(u0, u1), (v0, v1) = rf_lesion.box(6, unit_les)
+fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
+axes[0].imshow(x_les[k, 0], cmap="gray")
+axes[0].add_patch(plt.Rectangle((v0 - 0.5, u0 - 0.5), v1 - v0, u1 - u0, fill=False, ec="tab:red", lw=2))
+axes[0].add_patch(plt.Circle((cx, cy), 2 * rad, fill=False, ec="lime", lw=1.5))
+axes[0].set_title(f"a lesion (green circle: radius 2R) and the 18×18\nfield of last-conv unit {unit_les}")
+im = axes[1].imshow(erf, cmap="magma")
+axes[1].add_patch(plt.Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, ec="tab:cyan", lw=2))
+axes[1].set_title(f"mean |∂y/∂x| of unit (4, 4), {n_erf} random inputs:\nthe effective field (box: the field)")
+fig.colorbar(im, ax=axes[1], shrink=0.8)
+for ax in axes:
+    ax.set_xticks([])
+    ax.set_yticks([])
+show(fig, "11_lesion_field")
 
 # %% [markdown]
 # ## 6. How large must the field be? An experiment
@@ -449,15 +471,22 @@ if not FAST:
 # What this run measured (full mode: 2,000 training patches, 1,000 test patches, three
 # seeds; numbers from the tutorial's own run, yours are printed above):
 #
-# * **Small lesions (radius 1–3 px):** a field of 7 px already gives the best AUC (about
-#   0.97); widening it to 10, 12 or 18 px adds nothing (−0.013 to +0.003). The lesion
-#   CNN's 18-px version scored slightly *lower* (0.960 ± 0.018 vs 0.973 ± 0.012), within
-#   the seed spread — but it does the work in 9× fewer multiply-adds, because its pools
-#   come early.
-# * **Large lesions (radius 2–6 px):** now 7 px is too little: every network with a field
-#   of 10 px or more beats it (0.983–0.984 vs 0.973, seed spreads 0.002–0.004).
-# * **A field of 3** (1×1 convs after the first) is worse than 7 at both lesion sizes —
-#   it also has far fewer weights, so this is the weakest of the comparisons.
+# | field of the last conv | 3 | 7 | 10 | 12 | 18 (lesion_cnn) |
+# |---|---|---|---|---|---|
+# | multiply-adds per patch | 0.73 M | 5.97 M | 2.43 M | 1.55 M | 0.66 M |
+# | lesions ×1 (radius 1–3 px) | 0.862 ± 0.016 | 0.973 ± 0.012 | 0.975 ± 0.009 | 0.976 ± 0.005 | 0.959 ± 0.019 |
+# | lesions ×2 (radius 2–6 px) | 0.943 ± 0.004 | 0.974 ± 0.004 | 0.983 ± 0.003 | 0.984 ± 0.003 | 0.984 ± 0.002 |
+#
+# (test AUC, mean ± standard deviation over 3 seeds)
+#
+# * **Small lesions:** a field of 7 px already gives the best AUC; widening it to 10, 12
+#   or 18 px adds nothing (−0.014 to +0.003). The lesion CNN's 18-px version scored
+#   slightly *lower* (0.959 ± 0.019 vs 0.973 ± 0.012), within the seed spread — and it
+#   does the work in 9× fewer multiply-adds, because its pools come early.
+# * **Large lesions:** now 7 px is too little: every network with a field of 10 px or more
+#   beats it by 0.010 (0.983–0.984 vs 0.974, seed spreads 0.002–0.004).
+# * **A field of 3** (1×1 convs after the first) is clearly worse at both sizes (−0.112 and
+#   −0.030) — it also has far fewer weights, so this is the weakest of the comparisons.
 #
 # So the field must reach a certain size *relative to the object* — here somewhere between
 # the lesion's radius and its diameter, not the object plus a wide ring of context — and
@@ -471,7 +500,8 @@ if not FAST:
 # Work backwards from the object:
 #
 # 1. **Measure** the objects in pixels *at the resolution the network sees* (after any
-#    resizing): here a lesion is visibly dark over ~8–10 px, twice that after 2× scaling.
+#    resizing): here a lesion is dark over at most about 12 px ($4R$), 24 px after 2×
+#    scaling.
 # 2. **Target** a field of the deciding layer comparable to the object. The common rule of
 #    thumb asks for the object plus context; on this data (section 6) a field between the
 #    lesion's radius and its diameter was already enough, so take the rule as a safe
