@@ -253,8 +253,8 @@ def check_every_unit(model, shape, layer):
 
 def with_avg_pools(model):
     """The same geometry with average pooling, so the gradient reaches the whole field."""
-    swapped = [layers.AvgPool2D(l.kernel_size, l.stride) if isinstance(l, layers.MaxPool2D) else l
-               for l in model.layers]
+    swapped = [layers.AvgPool2D(layer.kernel_size, layer.stride) if isinstance(layer, layers.MaxPool2D)
+               else layer for layer in model.layers]
     return tc.Sequential(*swapped).to(np.float64)
 
 

@@ -47,7 +47,7 @@ import matplotlib.pyplot as plt
 
 from tinycnn.tutorial_helpers import FAST, show
 import tinycnn as tc
-from tinycnn import layers, losses, metrics, optim, transforms, viz
+from tinycnn import losses, metrics, optim, transforms
 from tinycnn.datasets import load_mnist5k, retinal_lesions
 from tinycnn.lesions_job import class_weights, standardize_patches
 from tinycnn.models import lesion_cnn
