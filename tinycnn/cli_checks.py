@@ -127,7 +127,7 @@ def check_image_path(path, usage=USAGE_PREDICT):
         raise UsageError(f"no such image file: {path}")
     if file_kind(p) == "a .npz/zip archive":
         raise UsageError(f"IMAGE {path} is a .npz archive (a model or a dataset?), not an image; "
-                         f"expected a PNG, JPEG or .npy file ({USAGE_PREDICT})")
+                         f"expected a PNG, JPEG or .npy file ({usage})")
 
 
 def decide(model, probs):

@@ -26,6 +26,7 @@ def run(args, cli):
     """Make the page; ``cli`` is :mod:`tinycnn.cli` (its loaders and one-line errors)."""
     from tinycnn.explain import save_explainer
     if args.image is not None:
+        cli.check_model_path(args.model, args.image)     # first: it knows when the two are swapped
         cli.check_image_path(args.image, usage="usage: tinycnn explain MODEL --image IMAGE")
     model = cli._load_model(args.model, image=args.image)
     out = Path(args.out) if args.out else Path(args.model).with_suffix(".explain.html")
