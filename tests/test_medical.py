@@ -132,7 +132,7 @@ def test_cli_defaults_depend_on_the_dataset():
     from tinycnn.cli import _check_train_args
     args = build_parser().parse_args(["train"])
     _check_train_args(args)
-    assert (args.epochs, args.lr) == (15, 0.02)                 # LeNet-5 path unchanged
+    assert (args.epochs, args.lr) == (30, 0.02)                 # LeNet-5: issue 15 recipe
     args = build_parser().parse_args(["train", "--dataset", "lesions"])
     _check_train_args(args)
     assert (args.epochs, args.lr, args.samples) == (25, 2e-3, 4000)
