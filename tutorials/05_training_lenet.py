@@ -490,6 +490,44 @@ np.testing.assert_allclose(again(x_test[:50]), x_test_n[:50])
 print(f"saved to {path} and reloaded: identical predictions")
 
 # %% [markdown]
+# ### Open your model
+#
+# Everything above summarises the network from outside. To look *inside* it, write its
+# explainer page — one HTML file that opens offline by double-click:
+
+# %%
+from tinycnn.explain import save_explainer
+
+page = save_explainer(model, x_test_n[0], OUT / "05_lenet_explain.html", raw=x_test[0],
+                      class_names=[str(k) for k in range(10)], title="Tutorial 05: LeNet-5 on test digit 0")
+print(f"open {page} in a browser")
+
+# %% [markdown]
+# It draws every layer's output for this test digit. Click any unit and the page shows how
+# that one number was computed, with the model's own weights — and recomputes it, to prove
+# the arithmetic. (`python -m tinycnn explain runs/<folder>/model.npz` does the same for a
+# model trained by the command line.) Click a unit of the second convolution (layer 3):
+# for each of its 6 input channels the page shows the 5×5 window of the pooled maps, the
+# filter's 5×5 kernel for that channel and their dot product; the six partial sums plus the
+# bias give the unit's value. Here is the same sum worked by hand for filter 7 at row 4,
+# column 5:
+
+# %%
+conv2 = model.layers[3]
+a = x_test_n[:1]
+for layer in model.layers[:3]:                   # conv1, ReLU, max-pool: conv2's input
+    a = layer.forward(a)
+f, h, w = 7, 4, 5
+window = a[0, :, h:h + 5, w:w + 5]               # stride 1, no padding: rows h..h+4, cols w..w+4
+partial = (window * conv2.weight.data[f]).sum(axis=(1, 2))
+value = partial.sum() + conv2.bias.data[f]
+y = conv2.forward(a)[0, f, h, w]
+for c, ps in enumerate(partial):
+    print(f"channel {c}: Σ window ⊙ kernel = {ps:+.4f}")
+print(f"sum {partial.sum():+.4f} + bias {conv2.bias.data[f]:+.4f} = {value:+.4f}; conv2 computed {y:+.4f}")
+assert abs(value - y) <= 1e-5 * max(1, abs(y))
+
+# %% [markdown]
 # ## Summary
 #
 # * `Sequential` runs layers in order; backward is the chain rule in reverse order.
