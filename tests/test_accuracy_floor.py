@@ -9,7 +9,7 @@ import importlib.util
 import json
 from pathlib import Path
 
-from tinycnn.cli import MNIST_AUGMENT, _check_train_args, build_parser, main
+from tinycnn.cli import MAX_SHIFT, UsageError, _check_train_args, build_parser, main
 
 FLOOR = 0.972
 SWEEP = Path(__file__).resolve().parent.parent / "benchmarks" / "accuracy_sweep.py"
@@ -28,8 +28,7 @@ def test_cli_defaults_are_the_recipe_the_sweep_chose():
     args = build_parser().parse_args(["train"])
     _check_train_args(args)
     used = {"model": args.model, "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
-            "weight_decay": args.weight_decay, "shift": MNIST_AUGMENT["max_shift"],
-            "rotation": MNIST_AUGMENT["max_degrees"], "label_smoothing": 0.0, "warmup": 0,
+            "weight_decay": args.weight_decay, "shift": MAX_SHIFT, "rotation": args.rotation, "label_smoothing": 0.0, "warmup": 0,
             "train_fraction": 1.0}
     assert used == chosen
     assert args.val_split == 0.1 and not args.no_augment
@@ -43,3 +42,14 @@ def test_default_recipe_meets_the_accuracy_floor(tmp_path, capsys):
     assert accuracy >= FLOOR, (f"tinycnn train --seed 0 reached {accuracy:.2%} test accuracy, "
                                f"below the {FLOOR:.1%} floor that README.md promises")
     assert len(record["history"]["loss"]) == record["args"]["epochs"]
+
+
+def test_rotation_option_checked():
+    for bad in ("-1", "200"):
+        args = build_parser().parse_args(["train", "--rotation", bad])
+        try:
+            _check_train_args(args)
+        except UsageError as err:
+            assert "--rotation" in str(err) and bad in str(err)
+        else:
+            raise AssertionError(f"--rotation {bad} was accepted")

@@ -28,7 +28,7 @@ DATASETS = ("mnist5k", "idx", "medmnist", "lesions")
 TRAIN_DEFAULTS = {"lesions": {"epochs": 25, "lr": 2e-3}}
 # LeNet-5 on mnist5k: chosen on the validation split by benchmarks/accuracy_sweep.py (issue 15)
 TRAIN_DEFAULT = {"epochs": 30, "lr": 0.02}
-MNIST_AUGMENT = {"max_shift": 2, "max_degrees": 10.0}
+MAX_SHIFT, MAX_ROTATION = 2, 10.0            # training augmentation: pixels, degrees
 
 
 class _Parser(argparse.ArgumentParser):
@@ -137,7 +137,7 @@ def cmd_train(args):
     history = model.fit(x_train, y_train, loss=losses.SoftmaxCrossEntropy(), optimizer=opt,
                         epochs=args.epochs, batch_size=args.batch_size, validation_data=(x_val, y_val),
                         seed=args.seed, verbose=True, scheduler=optim.CosineLR(opt, T_max=args.epochs),
-                        augment=None if args.no_augment else _augmentation())
+                        augment=None if args.no_augment else _augmentation(args.rotation))
     seconds = time.perf_counter() - started
     y_pred, _ = decide(model, model.predict(x_test))
     accuracy = metrics.accuracy(y_test, y_pred)
@@ -162,11 +162,13 @@ def cmd_train(args):
     return 0
 
 
-def _augmentation():
-    """Random ±2 px shifts then ±10° rotations: the training augmentation of ``train``."""
+def _augmentation(max_degrees=MAX_ROTATION):
+    """Random ±2 px shifts, then rotations of up to ±``max_degrees`` (none if 0): the
+    training augmentation of ``train``."""
     from tinycnn import transforms
-    return transforms.Compose([transforms.RandomShift(MNIST_AUGMENT["max_shift"]),
-                               transforms.RandomRotation(MNIST_AUGMENT["max_degrees"])])
+    if not max_degrees:
+        return transforms.RandomShift(MAX_SHIFT)
+    return transforms.Compose([transforms.RandomShift(MAX_SHIFT), transforms.RandomRotation(max_degrees)])
 
 
 def _load_model(path, image=None):
@@ -335,7 +337,10 @@ def build_parser():
                        help="train on about N training images only (quick runs)")
     train.add_argument("--no-plots", action="store_true")
     train.add_argument("--no-augment", action="store_true",
-                       help="turn off random ±2 px shifts and ±10° rotations (lesions: random flips)")
+                       help="turn off random ±2 px shifts and rotations (lesions: random flips)")
+    train.add_argument("--rotation", type=float, default=MAX_ROTATION, metavar="DEG",
+                       help="largest random rotation of a training image, in degrees (default: "
+                            f"{MAX_ROTATION:g}; 0: shifts only; not used with --dataset lesions)")
     lesions = train.add_argument_group(
         "--dataset lesions (synthetic microaneurysms)",
         "lesion_cnn with Adam, class weights and early stopping; --weight-decay, --val-split "
@@ -393,6 +398,8 @@ def _check_train_args(args):
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not 0 <= args.rotation <= 180:
+        raise UsageError(f"--rotation must be between 0 and 180 degrees, got {args.rotation:g}")
     if args.limit < 0:
         raise UsageError(f"--limit must be >= 0 (0: all training images), got {args.limit}")
     if args.lr <= 0:
