@@ -330,19 +330,24 @@ def test_dense_on_several_threads_equals_reference(dtype):
 
 
 def test_blas_runs_single_threaded_inside_kernels_and_is_restored():
-    """threadpoolctl (a run-time dependency) switches BLAS to one thread inside, then back."""
+    """threadpoolctl (a run-time dependency) switches BLAS to one thread inside, then back.
+
+    Checked on the libraries the switch controls (found once, NumPy's BLAS among them --
+    the one the kernels call; a BLAS another package loads later, e.g. torch's, is not
+    ours to switch).
+    """
     import threadpoolctl
-    from tinycnn.kernels.numba_runtime import blas_single_threaded
+    from tinycnn.kernels.numba_runtime import _blas_libraries, blas_single_threaded
 
-    def blas_threads():
-        return [i["num_threads"] for i in threadpoolctl.threadpool_info()
-                if i["user_api"] == "blas"]
-
+    libs = _blas_libraries()
+    numpy_blas = [i["filepath"] for i in threadpoolctl.ThreadpoolController().info()
+                  if i["user_api"] == "blas" and "numpy" in i["filepath"]]
+    assert libs and set(numpy_blas) <= {lib.filepath for lib in libs}
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
-        assert blas_threads() and set(blas_threads()) == {2}
+        assert {lib.get_num_threads() for lib in libs} == {2}
         with blas_single_threaded():
-            assert set(blas_threads()) == {1}
-        assert set(blas_threads()) == {2}
+            assert {lib.get_num_threads() for lib in libs} == {1}
+        assert {lib.get_num_threads() for lib in libs} == {2}
 
 
 @pytest.mark.parametrize("C, stride", [(1, 1), (1, 2), (3, 1)])   # planes/rows, im2col
