@@ -162,7 +162,7 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
                     if not np.all(np.isfinite(batch_loss)):
                         _diverged("the loss", *where, restored=False)
                     optimizer.zero_grad()
-                    model.backward(loss.backward())
+                    model.backward(loss.backward(), input_grad=False)   # dL/dx of the data: unused
                     if not all(np.all(np.isfinite(p.grad)) for p in params):
                         name = next(n for n, p in model.named_parameters() if not np.all(np.isfinite(p.grad)))
                         _diverged(f"the gradient of {name}", *where, restored=False)
