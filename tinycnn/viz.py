@@ -20,7 +20,7 @@ import numpy as np
 
 __all__ = [
     "plot_history", "plot_confusion_matrix", "plot_filters", "plot_feature_maps", "plot_roc",
-    "plot_images", "plot_saliency", "saliency_map", "grad_cam",
+    "plot_images", "plot_saliency", "saliency_map", "grad_cam", "as_one_image",
 ]
 
 ACTIVATIONS = ("ReLU", "LeakyReLU", "Sigmoid", "Tanh")
@@ -171,12 +171,17 @@ def plot_filters(weight, max_filters=64, max_channels=8, save=None, title="Conv 
     return _finish(fig, save)
 
 
-def _as_batch_of_one(model, x):
+def as_one_image(model, x, who="viz"):
+    """``x`` as a batch of one ``(1, C, H, W)`` in the model's dtype, or a ValueError naming
+    ``who`` when it is not one image (or, if the model records its input shape, not that shape)."""
     x = np.asarray(x)
     if x.ndim == 3:
         x = x[None]
     if x.ndim != 4 or x.shape[0] != 1:
-        raise ValueError(f"expected one image (C, H, W) or (1, C, H, W), got shape {x.shape}")
+        raise ValueError(f"{who}: expected one image of shape (C, H, W) or (1, C, H, W), got {x.shape}")
+    shape = getattr(model, "meta", {}).get("input_shape")
+    if shape is not None and tuple(x.shape[1:]) != tuple(shape):
+        raise ValueError(f"{who}: the model expects images of shape {tuple(shape)}, got {tuple(x.shape[1:])}")
     return x.astype(getattr(model, "dtype", x.dtype), copy=False)
 
 
@@ -206,7 +211,7 @@ def plot_feature_maps(model, x, max_layers=4, max_channels=8, save=None,
     every one labelled with its channel; each row has one colour scale shared by its
     channels, with a colourbar (diverging around 0 when the row has negative values), so
     a weak channel looks weak. A row that shows fewer channels than the layer has says so."""
-    x = _as_batch_of_one(model, x)
+    x = as_one_image(model, x)
     rows = [("input", x[0])]
     with _EvalMode(model):
         a = x
@@ -316,7 +321,7 @@ def saliency_map(model, x, target_class=None):
     and one backward pass of the model in eval mode; parameter gradients it leaves behind
     are zeroed.
     """
-    x = _as_batch_of_one(model, x)
+    x = as_one_image(model, x)
     with _EvalMode(model):
         s = model.forward(x)
         dy = np.zeros_like(s)
@@ -339,7 +344,7 @@ def grad_cam(model, x, target_class=None, layer_index=None):
     the input size and divided by its maximum (all zeros if the map is zero everywhere).
     """
     from tinycnn.transforms import resize
-    x = _as_batch_of_one(model, x)
+    x = as_one_image(model, x)
     layers = list(model.layers)
     if layer_index is None:
         convs = [k for k, layer in enumerate(layers) if type(layer).__name__ == "Conv2D"]

@@ -24,18 +24,6 @@ def decode(entry):
     return np.frombuffer(raw, dtype="<f4").reshape(entry["shape"])
 
 
-def _one_image(model, x):
-    x = np.asarray(x)
-    if x.ndim == 3:
-        x = x[None]
-    if x.ndim != 4 or x.shape[0] != 1:
-        raise ValueError(f"explain: expected one image of shape (C, H, W) or (1, C, H, W), got {x.shape}")
-    shape = model.meta.get("input_shape")
-    if shape is not None and tuple(x.shape[1:]) != tuple(shape):
-        raise ValueError(f"explain: the model expects images of shape {tuple(shape)}, got {tuple(x.shape[1:])}")
-    return x.astype(model.dtype, copy=False)
-
-
 def explain_data(model, x, raw=None, class_names=None, title=None):
     """The page's data: inputs, every layer's output and parameters, prediction, maps.
 
@@ -44,7 +32,7 @@ def explain_data(model, x, raw=None, class_names=None, title=None):
     """
     from tinycnn import __version__, viz
 
-    x = _one_image(model, x)
+    x = viz.as_one_image(model, x, "explain")
     infos = [describe(k, layer) for k, layer in enumerate(model.layers)]
     was_training = model.training
     model.eval()
