@@ -171,16 +171,17 @@ def plot_filters(weight, max_filters=64, max_channels=8, save=None, title="Conv 
     return _finish(fig, save)
 
 
-def as_one_image(model, x, who="viz"):
+def as_one_image(model, x, who="viz", check_shape=False):
     """``x`` as a batch of one ``(1, C, H, W)`` in the model's dtype, or a ValueError naming
-    ``who`` when it is not one image (or, if the model records its input shape, not that shape)."""
+    ``who`` when it is not one image (or, with ``check_shape``, not the input shape the model
+    records in its ``meta``)."""
     x = np.asarray(x)
     if x.ndim == 3:
         x = x[None]
     if x.ndim != 4 or x.shape[0] != 1:
         raise ValueError(f"{who}: expected one image of shape (C, H, W) or (1, C, H, W), got {x.shape}")
     shape = getattr(model, "meta", {}).get("input_shape")
-    if shape is not None and tuple(x.shape[1:]) != tuple(shape):
+    if check_shape and shape is not None and tuple(x.shape[1:]) != tuple(shape):
         raise ValueError(f"{who}: the model expects images of shape {tuple(shape)}, got {tuple(x.shape[1:])}")
     return x.astype(getattr(model, "dtype", x.dtype), copy=False)
 

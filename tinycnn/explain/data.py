@@ -32,7 +32,7 @@ def explain_data(model, x, raw=None, class_names=None, title=None):
     """
     from tinycnn import __version__, viz
 
-    x = viz.as_one_image(model, x, "explain")
+    x = viz.as_one_image(model, x, "explain", check_shape=True)
     infos = [describe(k, layer) for k, layer in enumerate(model.layers)]
     was_training = model.training
     model.eval()
