@@ -40,6 +40,31 @@ def lenet_table(model, have_torch):
     return "\n".join(lines)
 
 
+def networks_table(rows):
+    """Training-step rows of the other shipped models (``networks.py``), as the LeNet table."""
+    lines = ["| model (input) | step | batch | tinycnn ms | tinycnn img/s | torch ms | torch img/s "
+             "| ratio (tinycnn ÷ torch img/s) |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        B, ours, theirs = r["batch"], r["ours_ms"], r["torch_ms"]
+        lines.append(
+            f"| {r['model']} ({r['input']}) | {r['case']} | {B} | {ours:.2f} | {B / ours * 1e3:,.0f} | "
+            f"{fmt(theirs)} | {'-' if theirs is None else f'{B / theirs * 1e3:,.0f}'} | "
+            f"{'-' if theirs is None else f'{theirs / ours:.2f}×'} |")
+    return "\n".join(lines)
+
+
+def type_table(types):
+    """Per-layer-type CPU ms of tinycnn's resnet_mini step (``networks.per_type_ms``)."""
+    step = types["step_ms"]
+    out = ["| layer type | layers | forward ms | backward ms | total ms | share of step |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for r in types["rows"]:
+        out.append(f"| {r['type']} | {fmt(r['count'], 'd')} | {fmt(r['fwd_ms'], '.2f')} | "
+                   f"{fmt(r['bwd_ms'], '.2f')} | {r['total_ms']:.2f} | {100 * r['total_ms'] / step:.0f}% |")
+    out.append(f"| **whole step** (median, timers included) | | | | {step:.2f} | 100% |")
+    return "\n".join(out)
+
+
 def layer_table(layers):
     """Per-layer CPU ms of one tinycnn LeNet training step (forward, backward)."""
     if not layers:
@@ -105,6 +130,27 @@ def markdown_report(runs):
                          "CPU ms per layer (`time.process_time`, median), the first layer "
                          "without dx as in training; loss and optimizer not included.\n\n"
                          + layer_table(r["lenet_layers"]))
+        if r.get("networks"):
+            parts.append(
+                f"## Lesion CNN and resnet_mini (forward + loss + backward + optimizer step) -- "
+                f"{t} thread(s)\n\n"
+                "Each network is built by `tinycnn.models` and converted with "
+                "`tinycnn.interop.to_torch` (weights copied: both frameworks compute exactly the "
+                "same function); the step is the one its training job takes: the lesion CNN with "
+                "class-weighted cross-entropy and Adam (lr 2e-3) as `lesions_job.train_detector`, "
+                "`resnet_mini` (BatchNorm in training mode) with cross-entropy and SGD momentum 0.9 "
+                "as `python -m tinycnn train --model resnet_mini`. Same protocol as LeNet-5 "
+                "(alternating blocks, medians, no input gradient).\n\n"
+                + networks_table(r["networks"]))
+        if r.get("resnet_types"):
+            parts.append(
+                f"### Where tinycnn's resnet_mini b64 training step goes, by layer type -- "
+                f"{t} thread(s)\n\n"
+                "CPU ms per step (`time.process_time`, median over steps) of every layer of that "
+                "type, inner layers of the residual blocks included, timed inside a normal "
+                "training step; `Residual` is the blocks' own share (the sums), without their "
+                "inner layers. Conv2D split by kernel and stride.\n\n"
+                + type_table(r["resnet_types"]))
     parts += [
         "GFLOP/s counts 2·N·F·Ho·Wo·C·K² per forward and 3× that for forward+backward. "
         "Peak MiB: NumPy allocations of one forward+backward traced by tracemalloc, the numba "
@@ -141,18 +187,21 @@ def bar_chart(runs, path):
     ax.set_ylabel("forward + backward, ms (log scale, lower is better)")
     ax.set_title(f"Convolution kernels, float32, {run['threads']} thread(s)")
     ax.legend()
-    names = [f"{r['case'].split(',')[0]}\n{r['case'].split(', ')[-1]} b{r['batch']}" for r in model]
-    y = np.arange(len(model))
+    names = [f"LeNet-5 {r['case'].split(',')[0]}\n{r['case'].split(', ')[1]} b{r['batch']}" for r in model]
+    names += [f"{r['model']} train\nb{r['batch']}" for r in run.get("networks", [])]
+    y = np.arange(len(names))
     height = 0.8 / len(runs)
     for k, r in enumerate(runs):
-        ratio = [m["torch_ms"] / m["ours_ms"] if m["torch_ms"] else np.nan for m in r["lenet"]]
+        rows = r["lenet"] + r.get("networks", [])
+        ratio = [m["torch_ms"] / m["ours_ms"] if m["torch_ms"] else np.nan for m in rows]
+        ratio = (ratio + [np.nan] * len(names))[:len(names)]     # a run without some rows
         ax2.barh(y + (k - (len(runs) - 1) / 2) * height, ratio, height,
                  label=f"{r['threads']} thread(s)", color=["#fc8d62", "#e5c494"][k % 2])
     ax2.axvline(1.0, color="k", lw=1)
     ax2.legend(fontsize=7)
     ax2.set_yticks(y, names, fontsize=7)
     ax2.set_xlabel("tinycnn speed ÷ PyTorch speed (> 1: faster)")
-    ax2.set_title("LeNet-5")
+    ax2.set_title("Whole models (train step unless named)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

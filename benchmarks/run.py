@@ -1,7 +1,8 @@
 """tinycnn benchmark suite: ``python benchmarks/run.py [--threads 2,1] [--repeats 9] [--quick]``.
 
 Times the convolution kernels of every backend on the issue's shapes, then LeNet-5
-training and inference against PyTorch (when installed), the JIT compile cost, and writes
+training and inference against PyTorch (when installed), the lesion CNN's and
+``resnet_mini``'s training steps against the same networks in PyTorch, the JIT compile cost, and writes
 a markdown report to stdout and ``benchmarks/RESULTS.md`` plus ``benchmarks/results.png``.
 Ratios are speeds: ``torch time / tinycnn time`` (> 1 means tinycnn is faster).
 
@@ -95,6 +96,7 @@ def measure(args):
     """One full run with this process's thread settings; results to ``args.child`` (JSON)."""
     import conv_shapes
     import lenet
+    import networks
     from tinycnn.kernels import fast
 
     torch = import_torch(args)
@@ -108,12 +110,15 @@ def measure(args):
     log("LeNet-5:")
     model = lenet.run(args.repeats, conv_shapes.interleaved_ms, torch, log)
     layers = lenet.per_layer_ms(64)
+    log("lesion CNN and resnet_mini:")
+    nets = networks.run(args.repeats, conv_shapes.interleaved_ms, torch, log)
+    resnet_types = networks.per_type_ms()
     first = None if args.quick else lenet.first_step_seconds()
     warm = None if args.quick else warmup_seconds()
     result = {"threads": args.threads[0], "machine": machine.describe(args.threads[0], torch),
               "clock": "CPU time (time.process_time)" if args.cpu_time else "wall time",
               "have_torch": torch is not None, "shapes": shapes, "lenet": model,
-              "lenet_layers": layers,
+              "lenet_layers": layers, "networks": nets, "resnet_types": resnet_types,
               "first_step": first, "warmup": warm}
     with open(args.child, "w") as f:
         json.dump(result, f, indent=1)

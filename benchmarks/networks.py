@@ -1,0 +1,189 @@
+"""The other shipped models: lesion CNN and ``resnet_mini`` training steps, tinycnn vs PyTorch.
+
+Each network is built once by ``tinycnn.models`` and once by
+``tinycnn.interop.to_torch`` from that same model (weights copied), so the two frameworks
+run exactly the same function. A training step is what the model's own training job does
+at batch 64, float32:
+
+- lesion CNN (1×32×32, 2 classes): class-weighted softmax cross-entropy and Adam
+  (lr 2e-3), as ``tinycnn.lesions_job.train_detector``;
+- ``resnet_mini`` (1×28×28, 10 classes, BatchNorm in training mode): softmax
+  cross-entropy and SGD with momentum 0.9, as ``python -m tinycnn train --model resnet_mini``.
+
+forward + loss + backward (no input gradient, as in ``fit`` and in PyTorch) + optimizer
+step + zero_grad; images/s is batch / median step time, the two frameworks taking turns
+in blocks of steps (``conv_shapes.interleaved_ms``) in this one process.
+:func:`per_type_ms` splits tinycnn's ``resnet_mini`` step by layer type.
+"""
+import time
+from collections import defaultdict
+
+import numpy as np
+
+from tinycnn import losses, models, optim
+
+B = 64
+#: class weights of the lesion job's loss (``class_weights`` of a 1:4 imbalanced set)
+LESION_WEIGHTS = np.array([0.625, 2.5])
+
+# label, model builder, input shape, classes, optimizer
+CASES = [
+    ("lesion CNN", lambda: models.lesion_cnn(rng=0), (1, 32, 32), 2, "adam"),
+    ("resnet_mini", lambda: models.resnet_mini(rng=0), (1, 28, 28), 10, "sgd"),
+]
+
+
+def batch(shape, classes, n=B):
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((n,) + shape).astype(np.float32), rng.integers(0, classes, n)
+
+
+def tinycnn_step(model, shape, classes, opt_name):
+    """One tinycnn training step of ``model`` (a closure)."""
+    weights = LESION_WEIGHTS if opt_name == "adam" else None
+    loss_fn = losses.SoftmaxCrossEntropy(class_weights=weights)
+    opt = (optim.Adam(model.parameters(), lr=2e-3) if opt_name == "adam"
+           else optim.SGD(model.parameters(), lr=0.01, momentum=0.9))
+    x, labels = batch(shape, classes)
+
+    def step():
+        loss_fn.forward(model.forward(x), labels)
+        model.backward(loss_fn.backward(), input_grad=False)
+        opt.step()
+        opt.zero_grad()
+    return step
+
+
+def torch_step(torch, module, shape, classes, opt_name):
+    """The same step in PyTorch on ``module`` (``to_torch`` of the tinycnn model)."""
+    weight = torch.tensor(LESION_WEIGHTS, dtype=torch.float32) if opt_name == "adam" else None
+    loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
+    opt = (torch.optim.Adam(module.parameters(), lr=2e-3) if opt_name == "adam"
+           else torch.optim.SGD(module.parameters(), lr=0.01, momentum=0.9))
+    x, labels = batch(shape, classes)
+    x, labels = torch.tensor(x), torch.tensor(labels)
+
+    def step():
+        loss_fn(module(x), labels).backward()
+        opt.step()
+        opt.zero_grad()
+    return step
+
+
+def run(repeats, interleaved_ms, torch=None, log=print):
+    """Median step times of every case, tinycnn and PyTorch taking turns in blocks."""
+    rows = []
+    for label, build, shape, classes, opt_name in CASES:
+        model = build()
+        fns = {"ours": tinycnn_step(model, shape, classes, opt_name)}
+        if torch:
+            from tinycnn.interop import to_torch
+            fns["torch"] = torch_step(torch, to_torch(model), shape, classes, opt_name)
+        ms = interleaved_ms(fns, repeats, warmup=3)
+        row = {"model": label, "case": f"train step, float32, {'Adam' if opt_name == 'adam' else 'SGD'}",
+               "batch": B, "input": "×".join(map(str, shape)), "ours_ms": ms["ours"],
+               "torch_ms": ms.get("torch")}
+        rows.append(row)
+        log(f"  {label} b{B}: tinycnn {row['ours_ms']:.2f} ms"
+            + (f", torch {row['torch_ms']:.2f} ms" if torch else ""))
+    return rows
+
+
+def _leaves(layers):
+    for layer in layers:
+        kids = getattr(layer, "children", None)
+        if callable(kids):
+            yield layer
+            for group in kids().values():
+                yield from _leaves(group)
+        else:
+            yield layer
+
+
+def _type_name(layer):
+    """``"Conv2D 3×3 s2"`` for convolutions (the shapes cost differently), else the class name."""
+    name = type(layer).__name__
+    if name == "Conv2D":
+        name += " {}×{}".format(*layer.kernel_size)
+        if tuple(layer.stride) != (1, 1):
+            name += f" s{layer.stride[0]}"
+    elif name == "Residual":
+        name += " (its sums F(x)+S(x), dF+dS)"
+    return name
+
+
+def per_type_ms(repeats=15):
+    """Where tinycnn's ``resnet_mini`` b64 training step goes: median CPU ms per layer type.
+
+    Every layer's ``forward``/``backward`` (those inside residual blocks included) is
+    wrapped in a ``time.process_time`` stopwatch for the timed steps, and the step runs as in
+    training; a ``Residual``'s own share is its time minus its inner layers' (the sum
+    ``F(x) + S(x)`` and ``dF + dS``). Loss and optimizer are timed too. Returns rows
+    ``{"type", "count", "fwd_ms", "bwd_ms", "total_ms"}`` (loss and optimizer: total only) plus the whole step's median CPU ms.
+    """
+    model = models.resnet_mini(rng=0)
+    loss_fn = losses.SoftmaxCrossEntropy()
+    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, labels = batch((1, 28, 28), 10)
+    every = list(_leaves(model.layers))
+    acc = {}                                      # id(layer) -> [fwd s, bwd s] of this step
+
+    def wrap(layer, which):
+        inner = getattr(layer, which)
+
+        def timed(*a, **k):
+            t = time.process_time()
+            out = inner(*a, **k)
+            acc[id(layer)][which == "backward"] += time.process_time() - t
+            return out
+        setattr(layer, which, timed)
+
+    for layer in every:
+        acc[id(layer)] = [0.0, 0.0]
+        wrap(layer, "forward")
+        wrap(layer, "backward")
+    samples, steps, extra = defaultdict(list), [], defaultdict(list)
+    for n in range(repeats + 3):
+        for v in acc.values():
+            v[:] = [0.0, 0.0]
+        t0 = time.process_time()
+        out = model.forward(x)
+        t1 = time.process_time()
+        loss_fn.forward(out, labels)
+        d = loss_fn.backward()
+        t2 = time.process_time()
+        model.backward(d, input_grad=False)
+        t3 = time.process_time()
+        opt.step()
+        opt.zero_grad()
+        t4 = time.process_time()
+        if n < 3:
+            continue
+        steps.append(t4 - t0)
+        extra["loss (softmax cross-entropy)"].append(t2 - t1)
+        extra["SGD step + zero_grad"].append(t4 - t3)
+        per = defaultdict(lambda: [0.0, 0.0])
+        for layer in every:
+            f, b = acc[id(layer)]
+            if callable(getattr(layer, "children", None)):       # own share only
+                for group in layer.children().values():
+                    for child in group:
+                        f -= acc[id(child)][0]
+                        b -= acc[id(child)][1]
+            name = _type_name(layer)
+            per[name][0] += f
+            per[name][1] += b
+        for name, (f, b) in per.items():
+            samples[name].append((f, b))
+    counts = defaultdict(int)
+    for layer in every:
+        counts[_type_name(layer)] += 1
+    rows = [{"type": name, "count": counts[name],
+             "fwd_ms": 1e3 * float(np.median([s[0] for s in v])),
+             "bwd_ms": 1e3 * float(np.median([s[1] for s in v])),
+             "total_ms": 1e3 * float(np.median([s[0] + s[1] for s in v]))}
+            for name, v in samples.items()]
+    rows.sort(key=lambda r: -r["total_ms"])
+    rows += [{"type": name, "count": None, "fwd_ms": None, "bwd_ms": None,
+              "total_ms": 1e3 * float(np.median(v))} for name, v in extra.items()]
+    return {"rows": rows, "step_ms": 1e3 * float(np.median(steps))}
