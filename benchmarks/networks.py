@@ -164,6 +164,9 @@ def per_type_ms(repeats=15):
         extra["SGD step + zero_grad"].append(t4 - t3)
         per = defaultdict(lambda: [0.0, 0.0])
         for layer in every:
+            if type(layer).__name__ == "Conv2D":                  # and each conv shape
+                per["conv " + repr(layer)][0] += acc[id(layer)][0]
+                per["conv " + repr(layer)][1] += acc[id(layer)][1]
             f, b = acc[id(layer)]
             if callable(getattr(layer, "children", None)):       # own share only
                 for group in layer.children().values():
@@ -178,12 +181,62 @@ def per_type_ms(repeats=15):
     counts = defaultdict(int)
     for layer in every:
         counts[_type_name(layer)] += 1
+        counts["conv " + repr(layer)] += 1
     rows = [{"type": name, "count": counts[name],
              "fwd_ms": 1e3 * float(np.median([s[0] for s in v])),
              "bwd_ms": 1e3 * float(np.median([s[1] for s in v])),
              "total_ms": 1e3 * float(np.median([s[0] + s[1] for s in v]))}
             for name, v in samples.items()]
     rows.sort(key=lambda r: -r["total_ms"])
+    convs = [dict(r, type=r["type"][5:]) for r in rows if r["type"].startswith("conv ")]
+    rows = [r for r in rows if not r["type"].startswith("conv ")]
     rows += [{"type": name, "count": None, "fwd_ms": None, "bwd_ms": None,
               "total_ms": 1e3 * float(np.median(v))} for name, v in extra.items()]
-    return {"rows": rows, "step_ms": 1e3 * float(np.median(steps))}
+    return {"rows": rows, "convs": convs, "step_ms": 1e3 * float(np.median(steps))}
+
+
+def _torch_category(key):
+    """(row, "fwd" / "bwd" / "total") of a PyTorch profiler op name."""
+    k = key.lower()
+    if not key.startswith("aten::"):
+        return "everything else (autograd engine, optimizer, allocation, ...)", "total"
+    way = "bwd" if "backward" in k else "fwd"
+    if "conv" in k:
+        return "Conv2D (all shapes)", way
+    if "batch_norm" in k:
+        return "BatchNorm2D", way
+    if k in ("aten::relu", "aten::clamp_min", "aten::threshold_backward"):
+        return "ReLU", way
+    if k in ("aten::add", "aten::copy_"):
+        return key + (" (residual sums)" if k == "aten::add" else ""), "total"
+    return "everything else (autograd engine, optimizer, allocation, ...)", "total"
+
+
+def torch_per_type_ms(torch, steps=10):
+    """PyTorch's ``resnet_mini`` b64 step by layer type, from ``torch.profiler``.
+
+    Self time of each ATen op (the profiler's "CPU time" is time on the calling thread, not
+    CPU seconds, and includes the profiler's own overhead), summed by the layer type it
+    belongs to and divided by ``steps``: read the shares, not the absolute ms.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    from tinycnn.interop import to_torch
+    step = torch_step(torch, to_torch(models.resnet_mini(rng=0)), (1, 28, 28), 10, "sgd")
+    for _ in range(3):
+        step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    acc = defaultdict(lambda: {"fwd": 0.0, "bwd": 0.0, "total": 0.0})
+    for e in prof.key_averages():
+        row, way = _torch_category(e.key)
+        acc[row][way] += e.self_cpu_time_total / 1e3 / steps          # µs -> ms per step
+    rows = []
+    for name, v in acc.items():
+        split = name in ("Conv2D (all shapes)", "BatchNorm2D", "ReLU")
+        rows.append({"type": name, "count": None, "fwd_ms": v["fwd"] if split else None,
+                     "bwd_ms": v["bwd"] if split else None,
+                     "total_ms": v["fwd"] + v["bwd"] + v["total"]})
+    rows.sort(key=lambda r: (r["type"].startswith("everything"), -r["total_ms"]))
+    return {"rows": rows, "step_ms": sum(r["total_ms"] for r in rows)}

@@ -65,6 +65,27 @@ def type_table(types):
     return "\n".join(out)
 
 
+def conv_table(convs):
+    """resnet_mini's convolutions one shape at a time (CPU ms per step, all layers of that shape)."""
+    out = ["| convolution | layers | forward ms | backward ms | total ms |", "|---|---:|---:|---:|---:|"]
+    for r in convs:
+        out.append(f"| {r['type']} | {r['count']} | {r['fwd_ms']:.2f} | {r['bwd_ms']:.2f} | "
+                   f"{r['total_ms']:.2f} |")
+    return "\n".join(out)
+
+
+def torch_type_table(types):
+    """PyTorch's resnet_mini step by layer type (profiler self time of its ATen ops)."""
+    step = types["step_ms"]
+    out = ["| layer type (ATen ops) | forward ms | backward ms | total ms | share |",
+           "|---|---:|---:|---:|---:|"]
+    for r in types["rows"]:
+        out.append(f"| {r['type']} | {fmt(r['fwd_ms'])} | {fmt(r['bwd_ms'])} | "
+                   f"{r['total_ms']:.2f} | {100 * r['total_ms'] / step:.0f}% |")
+    out.append(f"| **sum** | | | {step:.2f} | 100% |")
+    return "\n".join(out)
+
+
 def layer_table(layers):
     """Per-layer CPU ms of one tinycnn LeNet training step (forward, backward)."""
     if not layers:
@@ -151,6 +172,18 @@ def markdown_report(runs):
                 "training step; `Residual` is the blocks' own share (the sums), without their "
                 "inner layers. Conv2D split by kernel and stride.\n\n"
                 + type_table(r["resnet_types"]))
+            if r["resnet_types"].get("convs"):
+                parts.append("The convolutions of that step one shape at a time (the names are "
+                             "the layers' own; stage 1 runs on 28×28, stage 2 on 14×14, stage 3 "
+                             "on 7×7):\n\n" + conv_table(r["resnet_types"]["convs"]))
+            if r["resnet_types"].get("torch"):
+                parts.append(
+                    "PyTorch's same step (`to_torch` of the same model) for comparison, from "
+                    "`torch.profiler`: self time of its ATen ops per step, grouped by the layer "
+                    "type they implement. The profiler measures time on the thread (not CPU "
+                    "seconds) and adds its own overhead: compare the shares and the order of "
+                    "magnitude, not single ms.\n\n"
+                    + torch_type_table(r["resnet_types"]["torch"]))
     parts += [
         "GFLOP/s counts 2·N·F·Ho·Wo·C·K² per forward and 3× that for forward+backward. "
         "Peak MiB: NumPy allocations of one forward+backward traced by tracemalloc, the numba "

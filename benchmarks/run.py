@@ -113,6 +113,8 @@ def measure(args):
     log("lesion CNN and resnet_mini:")
     nets = networks.run(args.repeats, conv_shapes.interleaved_ms, torch, log)
     resnet_types = networks.per_type_ms()
+    if torch is not None:
+        resnet_types["torch"] = networks.torch_per_type_ms(torch)
     first = None if args.quick else lenet.first_step_seconds()
     warm = None if args.quick else warmup_seconds()
     result = {"threads": args.threads[0], "machine": machine.describe(args.threads[0], torch),
