@@ -229,8 +229,9 @@ assert 0.55 < auc_dark <= 0.85
 #
 # `lesion_cnn()` is three 3×3 conv + ReLU blocks (8, 16, 32 filters) with two 2×2 max-pools,
 # a **global max-pool** over the last 8×8 map and one dense layer to two classes. Each
-# output of the last conv sees an 18×18 window — enough to tell a round dot from a line —
-# and the global max asks "did the detector fire *anywhere*?".
+# output of the last conv sees an 18×18 window — wider than any lesion here, so a unit can
+# see a whole dot and its surroundings (tutorial 11 measures how small a window would still
+# do) — and the global max asks "did the detector fire *anywhere*?".
 
 # %%
 model = lesion_cnn(rng=SEED)
