@@ -546,7 +546,7 @@ for name, color in (("LeNet-5", "tab:blue"), ("resnet_mini", "tab:red")):
         h = r["history"].history
         epochs = np.arange(1, len(h["loss"]) + 1)
         ls = "-" if seed == SEEDS[0] else "--"
-        axes[0].plot(epochs, h["loss"], ls, color=color, alpha=0.8, label=f"{name}, seed {seed}")
+        axes[0].plot(epochs, h["loss"], ls, color=color, alpha=0.8, marker="o", ms=3, label=f"{name}, seed {seed}")
         axes[1].plot(epochs, h["val_accuracy"], ls, color=color, alpha=0.8, marker="o", ms=3,
                      label=f"{name}, seed {seed}")
 axes[0].set(xlabel="epoch", ylabel="training loss", title="Training loss (shifted digits)")
