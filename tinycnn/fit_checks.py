@@ -56,7 +56,8 @@ def check_x(x, model, where, name="x"):
                          f"one-feature samples are {name}[:, None], one sample is {name}[None]")
     if x.shape[0] == 0:
         raise ValueError(f"{where}: {name} is empty (shape {x.shape}, 0 samples); it needs at least one sample")
-    cast = x.astype(model.dtype, copy=False)   # the model-level API casts for the user
+    with np.errstate(over="ignore"):           # an overflow is reported below, by name
+        cast = x.astype(model.dtype, copy=False)   # the model-level API casts for the user
     if not np.all(np.isfinite(cast)):
         overflow = " (values beyond the float range of the model became inf)" if np.all(np.isfinite(x)) else ""
         raise ValueError(f"{where}: {name} contains NaN or inf values ({int((~np.isfinite(cast)).sum())} "
