@@ -34,6 +34,7 @@ CASES = [
 
 
 def batch(shape, classes, n=B):
+    """A fixed random float32 batch ``(n,) + shape`` and its integer labels."""
     rng = np.random.default_rng(0)
     return rng.standard_normal((n,) + shape).astype(np.float32), rng.integers(0, classes, n)
 
