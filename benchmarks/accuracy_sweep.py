@@ -21,7 +21,6 @@ the whole process (``time.process_time``, all threads) and wall seconds, trainin
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 
@@ -31,6 +30,9 @@ import tinycnn as tc
 from tinycnn import losses, metrics, optim, transforms
 from tinycnn.datasets import load_mnist5k, stratified_split
 from tinycnn.models import lenet5, resnet_mini
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from machine import cpu_model  # noqa: E402  (the benchmarks' one CPU-name reader)
 
 BASE = {"model": "lenet5", "epochs": 15, "lr": 0.02, "batch_size": 64, "weight_decay": 5e-4,
         "shift": 2, "rotation": 0.0, "label_smoothing": 0.0, "warmup": 0,
@@ -183,16 +185,6 @@ def run(recipe, seed, test=False):
     return out
 
 
-def cpu_model():
-    """The CPU's model name (``lscpu``'s "Model name"), or platform.processor()."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def table(rows, key):
