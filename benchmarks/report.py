@@ -53,15 +53,23 @@ def networks_table(rows):
     return "\n".join(lines)
 
 
-def type_table(types):
-    """Per-layer-type CPU ms of tinycnn's resnet_mini step (``networks.per_type_ms``)."""
+def type_table(types, torch=False):
+    """A resnet_mini step by layer type: tinycnn's CPU ms (``networks.per_type_ms``, with the
+    number of layers) or, ``torch=True``, PyTorch's profiler self time of its ATen ops
+    (``networks.torch_per_type_ms``)."""
     step = types["step_ms"]
-    out = ["| layer type | layers | forward ms | backward ms | total ms | share of step |",
-           "|---|---:|---:|---:|---:|---:|"]
+    if torch:
+        out = ["| layer type (ATen ops) | forward ms | backward ms | total ms | share |",
+               "|---|---:|---:|---:|---:|"]
+    else:
+        out = ["| layer type | layers | forward ms | backward ms | total ms | share of step |",
+               "|---|---:|---:|---:|---:|---:|"]
     for r in types["rows"]:
-        out.append(f"| {r['type']} | {fmt(r['count'], 'd')} | {fmt(r['fwd_ms'], '.2f')} | "
-                   f"{fmt(r['bwd_ms'], '.2f')} | {r['total_ms']:.2f} | {100 * r['total_ms'] / step:.0f}% |")
-    out.append(f"| **whole step** (median, timers included) | | | | {step:.2f} | 100% |")
+        count = "" if torch else f" {fmt(r['count'], 'd')} |"
+        out.append(f"| {r['type']} |{count} {fmt(r['fwd_ms'])} | {fmt(r['bwd_ms'])} | "
+                   f"{r['total_ms']:.2f} | {100 * r['total_ms'] / step:.0f}% |")
+    out.append(f"| **sum** | | | {step:.2f} | 100% |" if torch else
+               f"| **whole step** (median, timers included) | | | | {step:.2f} | 100% |")
     return "\n".join(out)
 
 
@@ -71,18 +79,6 @@ def conv_table(convs):
     for r in convs:
         out.append(f"| {r['type']} | {r['count']} | {r['fwd_ms']:.2f} | {r['bwd_ms']:.2f} | "
                    f"{r['total_ms']:.2f} |")
-    return "\n".join(out)
-
-
-def torch_type_table(types):
-    """PyTorch's resnet_mini step by layer type (profiler self time of its ATen ops)."""
-    step = types["step_ms"]
-    out = ["| layer type (ATen ops) | forward ms | backward ms | total ms | share |",
-           "|---|---:|---:|---:|---:|"]
-    for r in types["rows"]:
-        out.append(f"| {r['type']} | {fmt(r['fwd_ms'])} | {fmt(r['bwd_ms'])} | "
-                   f"{r['total_ms']:.2f} | {100 * r['total_ms'] / step:.0f}% |")
-    out.append(f"| **sum** | | | {step:.2f} | 100% |")
     return "\n".join(out)
 
 
@@ -183,7 +179,7 @@ def markdown_report(runs):
                     "type they implement. The profiler measures time on the thread (not CPU "
                     "seconds) and adds its own overhead: compare the shares and the order of "
                     "magnitude, not single ms.\n\n"
-                    + torch_type_table(r["resnet_types"]["torch"]))
+                    + type_table(r["resnet_types"]["torch"], torch=True))
     parts += [
         "GFLOP/s counts 2·N·F·Ho·Wo·C·K² per forward and 3× that for forward+backward. "
         "Peak MiB: NumPy allocations of one forward+backward traced by tracemalloc, the numba "
