@@ -37,79 +37,73 @@ __all__ = ["export_onnx", "OPSET"]
 OPSET = 17
 
 
-def _conv(layer, x, y, name, weights):
-    (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
-    inputs = [x, weights(f"{name}.weight", layer.weight.data)]
-    if getattr(layer, "bias", None) is not None:
-        inputs.append(weights(f"{name}.bias", layer.bias.data))
-    return "Conv", inputs, {"kernel_shape": [kh, kw], "strides": [sh, sw], "pads": [ph, pw, ph, pw]}
+# Each converter appends the nodes that compute ``layer`` on the tensor named ``x`` -- as
+# plain (op, inputs, output, attributes) tuples -- and returns its output's name.
+# ``weights(name, array)`` registers an initializer and returns its name.
+def _one(op, attrs_of=lambda layer: {}):
+    """A layer that is one ONNX node: inputs ``x``, then the layer's parameters and state
+    arrays in their order (weight, bias; BatchNorm: γ, β, running mean, running variance --
+    the order of ONNX's Conv, Gemm and BatchNormalization inputs)."""
+    def emit(layer, x, name, nodes, weights):
+        arrays = [(p.name, p.data) for p in layer.parameters()] + list(layer.state_arrays().items())
+        inputs = [x] + [weights(f"{name}.{key}", value) for key, value in arrays]
+        nodes.append((op, inputs, f"{name}.out", attrs_of(layer)))
+        return f"{name}.out"
+    return emit
 
 
-def _pool(op):
-    def node(layer, x, y, name, weights):
-        return op, [x], {"kernel_shape": list(layer.kernel_size), "strides": list(layer.stride)}
-    return node
+def _window(layer):
+    return {"kernel_shape": list(layer.kernel_size), "strides": list(layer.stride)}
 
 
-def _dense(layer, x, y, name, weights):
-    return "Gemm", [x, weights(f"{name}.weight", layer.weight.data),
-                    weights(f"{name}.bias", layer.bias.data)], {"transB": 1}
+def _conv_attrs(layer):
+    (ph, pw) = layer.padding
+    return {**_window(layer), "pads": [ph, pw, ph, pw]}
 
 
-def _plain(op, **attrs):
-    return lambda layer, x, y, name, weights: (op, [x], dict(attrs))
+def _global_avg_pool(layer, x, name, nodes, weights):      # (N, C, H, W) -> (N, C, 1, 1) -> (N, C)
+    nodes.append(("GlobalAveragePool", [x], f"{name}.pooled", {}))
+    nodes.append(("Flatten", [f"{name}.pooled"], f"{name}.out", {"axis": 1}))
+    return f"{name}.out"
 
 
-def _batchnorm(layer, x, y, name, weights):
-    inputs = [x] + [weights(f"{name}.{key}", value) for key, value in
-                    (("weight", layer.weight.data), ("bias", layer.bias.data),
-                     ("running_mean", layer.running_mean), ("running_var", layer.running_var))]
-    return "BatchNormalization", inputs, {"epsilon": layer.eps}
+def _residual(layer, x, name, nodes, weights):              # y = F(x) + S(x)
+    f = s = x
+    for j, child in enumerate(layer.layers):
+        f = _emit(child, f, f"{name}.layers.{j}", nodes, weights)
+    for j, child in enumerate(layer.shortcut):
+        s = _emit(child, s, f"{name}.shortcut.{j}", nodes, weights)
+    nodes.append(("Add", [f, s], f"{name}.out", {}))
+    return f"{name}.out"
 
+
+_BATCHNORM = _one("BatchNormalization", lambda l: {"epsilon": l.eps})
 
 _TO_ONNX = {
-    layers.Conv2D: _conv,
-    layers.MaxPool2D: _pool("MaxPool"),
-    layers.AvgPool2D: _pool("AveragePool"),
-    layers.Dense: _dense,
-    layers.Flatten: _plain("Flatten", axis=1),
-    layers.ReLU: _plain("Relu"),
-    layers.LeakyReLU: lambda l, x, y, n, w: ("LeakyRelu", [x], {"alpha": l.alpha}),
-    layers.Sigmoid: _plain("Sigmoid"),
-    layers.Tanh: _plain("Tanh"),
-    layers.Dropout: _plain("Identity"),
-    layers.BatchNorm2D: _batchnorm,
-    layers.BatchNorm1D: _batchnorm,
+    layers.Conv2D: _one("Conv", _conv_attrs),
+    layers.MaxPool2D: _one("MaxPool", _window),
+    layers.AvgPool2D: _one("AveragePool", _window),
+    layers.GlobalAvgPool2D: _global_avg_pool,
+    layers.Dense: _one("Gemm", lambda l: {"transB": 1}),
+    layers.Flatten: _one("Flatten", lambda l: {"axis": 1}),
+    layers.ReLU: _one("Relu"),
+    layers.LeakyReLU: _one("LeakyRelu", lambda l: {"alpha": l.alpha}),
+    layers.Sigmoid: _one("Sigmoid"),
+    layers.Tanh: _one("Tanh"),
+    layers.Dropout: _one("Identity"),
+    layers.BatchNorm2D: _BATCHNORM,
+    layers.BatchNorm1D: _BATCHNORM,
+    layers.Residual: _residual,
 }
 
 
 def _emit(layer, x, name, nodes, weights):
     """Append the nodes computing ``layer`` on the tensor named ``x``; return the output's name."""
-    if type(layer) is layers.Residual:                    # y = F(x) + S(x)
-        f = s = x
-        for j, child in enumerate(layer.layers):
-            f = _emit(child, f, f"{name}.layers.{j}", nodes, weights)
-        for j, child in enumerate(layer.shortcut):
-            s = _emit(child, s, f"{name}.shortcut.{j}", nodes, weights)
-        y = f"{name}.out"
-        nodes.append(_helper().make_node("Add", [f, s], [y], name=f"{name}:{layer!r}"))
-        return y
-    if type(layer) is layers.GlobalAvgPool2D:            # (N, C, H, W) -> (N, C, 1, 1) -> (N, C)
-        nodes.append(_helper().make_node("GlobalAveragePool", [x], [f"{name}.pooled"], name=f"{name}:pool"))
-        nodes.append(_helper().make_node("Flatten", [f"{name}.pooled"], [f"{name}.out"], name=f"{name}:flatten", axis=1))
-        return f"{name}.out"
-    make = _TO_ONNX.get(type(layer))
-    if make is None:
+    emit = _TO_ONNX.get(type(layer))
+    if emit is None:
         raise TypeError(f"export_onnx: {name} ({layer!r}) has no ONNX counterpart; supported layers: "
-                        f"{', '.join(c.__name__ for c in _TO_ONNX)}, GlobalAvgPool2D, Residual")
-    y = f"{name}.out"
-    op, inputs, attrs = make(layer, x, y, name, weights)
-    nodes.append(_helper().make_node(op, inputs, [y], name=f"{name}:{layer!r}", **attrs))
-    return y
-
-
-def _helper():
-    return require("onnx", "tinycnn.interop.export_onnx").helper
+                        f"{', '.join(c.__name__ for c in _TO_ONNX)}")
+    return emit(layer, x, name, nodes, weights)
 
 
 def export_onnx(model, path, input_shape=None):
@@ -121,7 +115,7 @@ def export_onnx(model, path, input_shape=None):
     under the key ``"tinycnn.meta"``.
     """
     onnx = require("onnx", "tinycnn.interop.export_onnx")
-    helper, TensorProto = onnx.helper, onnx.TensorProto
+    from onnx import TensorProto, helper, numpy_helper
     if not isinstance(model, Sequential):
         raise TypeError(f"export_onnx: expected a tinycnn Sequential, got {type(model).__name__}")
     shape = input_shape if input_shape is not None else model.meta.get("input_shape")
@@ -139,15 +133,15 @@ def export_onnx(model, path, input_shape=None):
     initializers = []
 
     def weights(name, array):
-        initializers.append(helper.make_tensor(name, TensorProto.FLOAT, array.shape,
-                                               np.asarray(array, np.float32).ravel().tolist()))
+        initializers.append(numpy_helper.from_array(np.asarray(array, np.float32), name))
         return name
 
     if not model.layers:
         raise ValueError("export_onnx: the model has no layers")
-    nodes, x = [], "input"
+    steps, x = [], "input"
     for k, layer in enumerate(model.layers):
-        x = _emit(layer, x, f"layer{k}", nodes, weights)
+        x = _emit(layer, x, f"layer{k}", steps, weights)
+    nodes = [helper.make_node(op, inputs, [out], name=out, **attrs) for op, inputs, out, attrs in steps]
     nodes.append(helper.make_node("Identity", [x], ["logits"], name="logits"))
     probs = "Sigmoid" if out_shape[0] == 1 else "Softmax"
     nodes.append(helper.make_node(probs, ["logits"], ["probabilities"], name=probs,
