@@ -57,9 +57,10 @@ def main(argv=None):
     runs = []
     for k, threads in enumerate(args.threads):
         path = os.path.join(args.out, f"results_threads{threads}.json")
-        if args.render:
-            with open(path) as f:
-                runs.append(json.load(f))
+        if args.render:                 # the thread counts that have results on disk
+            if os.path.exists(path):
+                with open(path) as f:
+                    runs.append(json.load(f))
             continue
         env = machine.thread_env(threads)
         env["TINYCNN_BENCH_LOAD0"] = machine.load_average()
@@ -72,6 +73,10 @@ def main(argv=None):
             return code
         with open(path) as f:
             runs.append(json.load(f))
+    if not runs:
+        wanted = ",".join(map(str, args.threads))
+        print(f"run.py --render: no results_threads{{{wanted}}}.json in {args.out}", file=sys.stderr)
+        return 1
     import report
     md = report.markdown_report(runs)
     print(md)
