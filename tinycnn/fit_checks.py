@@ -101,31 +101,38 @@ def _is_class(obj):
     return isinstance(obj, type)
 
 
+def _check_object(obj, what, kind, methods, signature, example, create, where):
+    """``obj`` must be an instance (not ``None``, not the class) with the callable ``methods``.
+
+    ``what`` names the argument (``"loss"``), ``kind`` the thing it must be (``"a loss
+    object"``), ``signature`` how its methods are called, ``example`` a call that makes a
+    right one, and ``create`` that call as a format string for the name of a class passed
+    without parentheses.
+    """
+    if obj is None:
+        raise ValueError(f"{where}: no {what} given; pass one, e.g. {what}={example}")
+    if _is_class(obj):
+        raise TypeError(f"{where}: {what} is the class {obj.__name__}, not {kind}; create one "
+                        f"with parentheses: {what}={create.format(obj.__name__)}")
+    if not all(callable(getattr(obj, m, None)) for m in methods):
+        raise TypeError(f"{where}: {what} must be {kind} with {signature}, e.g. {example}; "
+                        f"got {describe(obj)}")
+    return obj
+
+
 def check_loss(loss, where):
     """A loss *instance* with ``forward(pred, target)`` and ``backward()``."""
-    example = "loss=losses.SoftmaxCrossEntropy()"
-    if loss is None:
-        raise ValueError(f"{where}: no loss given; pass one, e.g. {example} for class labels")
-    if _is_class(loss):
-        raise TypeError(f"{where}: loss is the class {loss.__name__}, not a loss object; create one "
-                        f"with parentheses: loss=losses.{loss.__name__}()")
-    if not (callable(getattr(loss, "forward", None)) and callable(getattr(loss, "backward", None))):
-        raise TypeError(f"{where}: loss must be a loss object with forward(pred, target) and "
-                        f"backward(), e.g. {example}; got {describe(loss)}")
-    return loss
+    return _check_object(loss, "loss", "a loss object", ("forward", "backward"),
+                         "forward(pred, target) and backward()", "losses.SoftmaxCrossEntropy()",
+                         "losses.{}()", where)
 
 
 def check_optimizer(optimizer, model, where):
     """An optimizer instance that updates parameters of *this* model (and only of it)."""
     example = "optim.SGD(model.parameters(), lr=0.1)"
-    if optimizer is None:
-        raise ValueError(f"{where}: no optimizer given; pass one, e.g. optimizer={example}")
-    if _is_class(optimizer):
-        raise TypeError(f"{where}: optimizer is the class {optimizer.__name__}, not an optimizer; "
-                        f"create one: optimizer=optim.{optimizer.__name__}(model.parameters(), lr=...)")
-    if not (callable(getattr(optimizer, "step", None)) and callable(getattr(optimizer, "zero_grad", None))):
-        raise TypeError(f"{where}: optimizer must have step() and zero_grad(), e.g. {example}; "
-                        f"got {describe(optimizer)}")
+    _check_object(optimizer, "optimizer", "an optimizer", ("step", "zero_grad"),
+                  "step() and zero_grad()", example,
+                  "optim.{}(model.parameters(), lr=...)", where)
     params = getattr(optimizer, "params", None)
     if params is not None:
         own = {id(p) for p in model.parameters()}
