@@ -18,8 +18,9 @@ import numpy as np
 
 from tinycnn.cli_checks import (
     UsageError, check_image_path, check_input_shape, check_model_path, check_split_sizes,
-    check_writable, decide, file_kind, shape_text,
+    check_writable, decide, shape_text,
 )
+from tinycnn.safe_npz import NPZ, file_kind
 
 __all__ = ["main", "build_parser", "load_data", "UsageError"]
 
@@ -62,7 +63,7 @@ def load_data(dataset, data=None, labels=None, seed=0):
                 "class_names": names}
     if dataset == "medmnist":
         kind = file_kind(data)
-        if kind != "a .npz/zip archive":
+        if kind != NPZ:
             raise UsageError(f"{data} is not a MedMNIST .npz file (it is {kind or 'not a .npz archive'})")
         splits = datasets.load_medmnist(data)
         y = splits["train"][1]

@@ -10,13 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["UsageError", "check_writable", "check_split_sizes", "check_input_shape",
-           "check_model_path", "check_image_path", "decide", "shape_text", "file_kind"]
+from tinycnn.safe_npz import NPZ, file_kind
 
-# the first bytes of files people pass by mistake, and what to call them
-MAGIC = ((b"PK\x03\x04", "a .npz/zip archive"), (b"\x89PNG", "a PNG image"),
-         (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"), (b"BM", "a BMP image"),
-         (b"\x93NUMPY", "a NumPy .npy array"), (b"\x1f\x8b", "a gzip file"))
+__all__ = ["UsageError", "check_writable", "check_split_sizes", "check_input_shape",
+           "check_model_path", "check_image_path", "decide", "shape_text"]
+
 USAGE_PREDICT = "usage: tinycnn predict MODEL IMAGE"
 
 
@@ -88,15 +86,6 @@ def check_input_shape(model, x, what):
                          f"{what} holds images of {shape_text(got)}")
 
 
-def file_kind(path):
-    """What the file looks like from its first bytes, or None when unknown."""
-    with open(path, "rb") as f:
-        head = f.read(8)
-    if not head:
-        return "an empty file"
-    return next((kind for magic, kind in MAGIC if head.startswith(magic)), None)
-
-
 def check_model_path(path, image=None):
     """MODEL must be an existing ``.npz`` archive; if it is an image and IMAGE is an
     archive, the two arguments were swapped -- say so."""
@@ -108,10 +97,10 @@ def check_model_path(path, image=None):
     if not p.is_file():
         raise UsageError(f"no such model file: {path}")
     kind = file_kind(p)
-    if kind == "a .npz/zip archive":
+    if kind == NPZ:
         return
     what = f"it is {kind or 'not a .npz archive'}"
-    if image is not None and Path(image).is_file() and file_kind(image) == "a .npz/zip archive":
+    if image is not None and Path(image).is_file() and file_kind(image) == NPZ:
         raise UsageError(f"{path} is not a tinycnn model file ({what}) but {image} looks like "
                          f"one: the arguments look swapped ({USAGE_PREDICT})")
     raise UsageError(f"{path} is not a tinycnn model file ({what}); a model file is the "
@@ -125,7 +114,7 @@ def check_image_path(path, usage=USAGE_PREDICT):
         raise UsageError(f"IMAGE {path} is a directory, not an image file ({usage})")
     if not p.is_file():
         raise UsageError(f"no such image file: {path}")
-    if file_kind(p) == "a .npz/zip archive":
+    if file_kind(p) == NPZ:
         raise UsageError(f"IMAGE {path} is a .npz archive (a model or a dataset?), not an image; "
                          f"expected a PNG, JPEG or .npy file ({usage})")
 

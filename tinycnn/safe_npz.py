@@ -23,16 +23,25 @@ import zipfile
 
 import numpy as np
 
-__all__ = ["NpzError", "ArrayHeader", "SafeNpz", "sniff"]
+__all__ = ["NpzError", "ArrayHeader", "SafeNpz", "sniff", "file_kind", "KINDS", "NPZ", "EMPTY"]
 
-_MAGIC = [  # (first bytes, what the file is, hint)
-    (b"\x89PNG\r\n\x1a\n", "a PNG image",
-     "; were the model and the image swapped? (tinycnn predict MODEL IMAGE)"),
-    (b"\xff\xd8\xff", "a JPEG image",
-     "; were the model and the image swapped? (tinycnn predict MODEL IMAGE)"),
-    (b"\x93NUMPY", "a single .npy array, not an .npz archive", "; model files are written by model.save"),
-    (b"\x1f\x8b", "gzip-compressed data, not an .npz archive", ""),
-]
+#: What a file is, from its first bytes: the one table both the model loader and the
+#: command line's checks (``tinycnn/cli_checks.py``) use.
+NPZ = "a .npz/zip archive"
+KINDS = ((b"PK\x03\x04", NPZ), (b"PK\x05\x06", NPZ),        # a zip with entries; an empty zip
+         (b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+         (b"GIF8", "a GIF image"), (b"BM", "a BMP image"),
+         (b"\x93NUMPY", "a NumPy .npy array"), (b"\x1f\x8b", "a gzip file"))
+EMPTY = "an empty file"
+_SWAPPED = "; were the model and the image swapped? (tinycnn predict MODEL IMAGE)"
+# how sniff words a kind that is not an archive (default: "it is <kind>, not an .npz archive")
+_REFUSALS = {
+    EMPTY: "the file is empty (0 bytes)",
+    "a PNG image": "it is a PNG image" + _SWAPPED,
+    "a JPEG image": "it is a JPEG image" + _SWAPPED,
+    "a NumPy .npy array": "it is a single .npy array, not an .npz archive; model files are written by model.save",
+    "a gzip file": "it is gzip-compressed data, not an .npz archive",
+}
 
 
 class NpzError(ValueError):
@@ -51,21 +60,36 @@ class ArrayHeader:
         return f"ArrayHeader({self.name!r}, shape={self.shape}, dtype={self.dtype})"
 
 
+def _head(path):
+    with open(path, "rb") as f:
+        return f.read(8)
+
+
+def _kind(head):
+    if not head:
+        return EMPTY
+    return next((kind for magic, kind in KINDS if head.startswith(magic)), None)
+
+
+def file_kind(path):
+    """What the file at ``path`` is from its first bytes: a kind of :data:`KINDS` (e.g.
+    :data:`NPZ`, ``"a PNG image"``), :data:`EMPTY`, or None when unknown."""
+    return _kind(_head(path))
+
+
 def sniff(path):
     """Raise :class:`NpzError` if ``path`` is plainly not an ``.npz``: a directory, empty, an image..."""
     if os.path.isdir(path):
         raise NpzError("it is a directory, not a file")
     if not os.path.isfile(path):
         raise NpzError("it is not a regular file (a pipe or a device?)")
-    with open(path, "rb") as f:
-        head = f.read(8)
-    if not head:
-        raise NpzError("the file is empty (0 bytes)")
-    for magic, what, hint in _MAGIC:
-        if head.startswith(magic):
-            raise NpzError(f"it is {what}{hint}")
-    if not head.startswith(b"PK"):
+    head = _head(path)
+    kind = _kind(head)
+    if kind == NPZ:
+        return
+    if kind is None:
         raise NpzError(f"it is not an .npz (zip) archive (it starts with {head!r})")
+    raise NpzError(_REFUSALS.get(kind, f"it is {kind}, not an .npz archive"))
 
 
 class SafeNpz:
