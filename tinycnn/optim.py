@@ -27,11 +27,6 @@ from tinycnn.parameter import Parameter
 __all__ = ["Optimizer", "SGD", "Adam", "StepLR", "CosineLR"]
 
 
-def _check_number(owner, name, value, low, high=math.inf, low_inclusive=False):
-    """A hyper-parameter as a float in the interval; NumPy scalars (``np.float32(0.5)``) pass."""
-    return as_float(value, name, owner, low, high, low_inclusive=low_inclusive)
-
-
 def _check_params(owner, params):
     """The list of :class:`~tinycnn.Parameter` objects an optimizer updates.
 
@@ -66,7 +61,7 @@ class Optimizer:
 
     def __init__(self, params, lr):
         self.params = _check_params(type(self).__name__, params)
-        self.lr = _check_number(type(self).__name__, "lr", lr, 0)
+        self.lr = as_float(lr, "lr", type(self).__name__, low=0)
 
     def zero_grad(self):
         """Reset the ``.grad`` of every parameter this optimizer holds."""
@@ -83,8 +78,8 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(params, lr)
-        self.momentum = _check_number("SGD", "momentum", momentum, 0, 1, low_inclusive=True)
-        self.weight_decay = _check_number("SGD", "weight_decay", weight_decay, 0, low_inclusive=True)
+        self.momentum = as_float(momentum, "momentum", "SGD", 0, 1, low_inclusive=True)
+        self.weight_decay = as_float(weight_decay, "weight_decay", "SGD", low=0, low_inclusive=True)
         if nesterov and self.momentum == 0:
             raise ValueError("SGD: nesterov=True needs a momentum > 0")
         self.nesterov = bool(nesterov)
@@ -111,10 +106,10 @@ class Adam(Optimizer):
         if not isinstance(betas, (tuple, list, np.ndarray)) or len(betas) != 2:
             raise TypeError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
         b1, b2 = betas
-        self.betas = (_check_number("Adam", "betas[0]", b1, 0, 1, True),
-                      _check_number("Adam", "betas[1]", b2, 0, 1, True))
-        self.eps = _check_number("Adam", "eps", eps, 0, low_inclusive=True)
-        self.weight_decay = _check_number("Adam", "weight_decay", weight_decay, 0, low_inclusive=True)
+        self.betas = (as_float(b1, "betas[0]", "Adam", 0, 1, low_inclusive=True),
+                      as_float(b2, "betas[1]", "Adam", 0, 1, low_inclusive=True))
+        self.eps = as_float(eps, "eps", "Adam", low=0, low_inclusive=True)
+        self.weight_decay = as_float(weight_decay, "weight_decay", "Adam", low=0, low_inclusive=True)
         self.t = 0
         self.m = [np.zeros_like(p.data) for p in self.params]
         self.v = [np.zeros_like(p.data) for p in self.params]
@@ -160,7 +155,7 @@ class StepLR(_Schedule):
     def __init__(self, optimizer, step_size, gamma=0.1):
         super().__init__(optimizer)
         self.step_size = as_int(step_size, "step_size", "StepLR")
-        self.gamma = _check_number("StepLR", "gamma", gamma, 0)
+        self.gamma = as_float(gamma, "gamma", "StepLR", low=0)
 
     def lr_at(self, epoch):
         return self.base_lr * self.gamma ** (epoch // self.step_size)
@@ -172,7 +167,7 @@ class CosineLR(_Schedule):
     def __init__(self, optimizer, T_max, eta_min=0.0):
         super().__init__(optimizer)
         self.T_max = as_int(T_max, "T_max", "CosineLR")
-        self.eta_min = _check_number("CosineLR", "eta_min", eta_min, 0, low_inclusive=True)
+        self.eta_min = as_float(eta_min, "eta_min", "CosineLR", low=0, low_inclusive=True)
 
     def lr_at(self, epoch):
         e = min(epoch, self.T_max)
