@@ -181,6 +181,16 @@ def test_onnxruntime_agrees_with_predict(make, tmp_path):
         close(probs, model.predict(x), np.float32)
 
 
+def test_modules_without_bias():
+    module = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, bias=False), torch.nn.Flatten(),
+                                 torch.nn.Linear(2 * 4 * 4, 3, bias=False))
+    model = from_torch(module, input_shape=(1, 6, 6))
+    assert model.layers[0].bias is None                   # a Conv2D without the parameter
+    assert np.array_equal(model.layers[2].bias.data, np.zeros(3, np.float32))   # Dense: zero bias
+    x = np.random.default_rng(0).standard_normal((2, 1, 6, 6)).astype(np.float32)
+    close(module(torch.from_numpy(x)).detach().numpy(), model.forward(x), np.float32)
+
+
 def test_unsupported_layers_are_named():
     class Custom(layers.ReLU):
         pass

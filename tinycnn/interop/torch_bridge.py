@@ -107,8 +107,7 @@ def _build(layer, where, torch, custom):
         s = nn.Sequential(*[_build(l, f"{where}.shortcut[{k}]", torch, custom) for k, l in enumerate(layer.shortcut)])
         return custom.Residual(f, s)
     owner = nn if name.startswith("nn.") else custom
-    module = getattr(owner, name.split(".")[-1])(*args, **kwargs)
-    module = module.to(torch.from_numpy(np.zeros(0, _dtype_of(layer))).dtype)
+    module = getattr(owner, name.split(".")[-1])(*args, **kwargs).to(getattr(torch, _dtype_of(layer).name))
     with torch.no_grad():
         for p in layer.parameters():                           # weight, bias (γ, β for BatchNorm)
             getattr(module, p.name).copy_(torch.from_numpy(np.array(p.data)))
@@ -134,10 +133,7 @@ def to_torch(model):
     from tinycnn.interop import torch_modules as custom
     _check_model(model, "to_torch")
     modules = [_build(layer, f"layer {k}", torch, custom) for k, layer in enumerate(model.layers)]
-    module = torch.nn.Sequential(*modules)
-    if model.dtype == np.float64:
-        module = module.double()
-    return module.train(model.training)
+    return torch.nn.Sequential(*modules).train(model.training)     # each module has its layer's dtype
 
 
 def _format(spec):
@@ -282,13 +278,13 @@ def _copy_arrays(layer, m):
             _copy_arrays(child, sub)
         return
     for p in layer.parameters():
-        p.data = _array(getattr(m, p.name))
-        p.grad = np.zeros_like(p.data)
+        tensor = getattr(m, p.name)
+        if tensor is not None:           # nn.Linear(bias=False): the Dense keeps its zero bias
+            p.data = _array(tensor)
+            p.grad = np.zeros_like(p.data)
     state = {key: _array(getattr(m, key)) for key in layer.state_arrays()}
     if state:
         layer.load_state_arrays(state)
-    if hasattr(m, "bias") and m.bias is None and getattr(layer, "bias", None) is not None:
-        layer.bias.data[...] = 0
 
 
 def from_torch(module, input_shape=None):
