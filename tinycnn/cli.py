@@ -247,9 +247,10 @@ def prepare_image(model, path, invert="auto", frame="auto"):
 
 
 def cmd_predict(args):
+    import tinycnn as tc
     check_model_path(args.model, args.image)     # first: it knows when the two are swapped
     check_image_path(args.image)
-    model = _load_model(args.model, image=args.image)
+    model = tc.load_model(args.model)            # MODEL was checked just above
     _, x, notes = prepare_image(model, args.image, invert=args.invert, frame=args.frame)
     for note in notes:
         print(f"note: {note}")
