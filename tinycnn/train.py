@@ -185,7 +185,7 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
                 if model.stop_training:
                     break
             logs = {"loss": total_loss / seen}
-            if isinstance(loss, (SoftmaxCrossEntropy, BinaryCrossEntropyWithLogits)):
+            if correct is not None:                  # _correct knows the classification losses
                 logs["accuracy"] = total_correct / seen
             if val is not None:
                 logs.update({f"val_{k}": v for k, v in _score(model, *val, loss, 256).items()})
