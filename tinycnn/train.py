@@ -61,14 +61,14 @@ def _call(callbacks, hook, *args):
             method(*args)
 
 
-def _diverged(what, epoch, batch, steps, lr, x_range, history, restored):
+def _diverged(what, epoch, batch, steps, lr, x, history, restored):
     weights = ("the weights from before this batch's update were put back"
                if restored else "its weights are the last finite ones (this batch was not applied)")
     raise DivergenceError(
         f"fit: training diverged at epoch {epoch}, batch {batch} of {steps}: {what} became NaN or "
         f"inf, so training stopped and {weights}. Likely causes: a learning rate too high "
         f"(lr={lr:g}: try one 10x smaller), or bad data: inputs far from 0 (x spans "
-        f"[{x_range[0]:.4g}, {x_range[1]:.4g}]; normalise it, e.g. transforms.Normalize) or "
+        f"[{float(x.min()):.4g}, {float(x.max()):.4g}]; normalise it, e.g. transforms.Normalize) or "
         "targets the loss does not expect.", epoch, batch, history)
 
 
@@ -128,7 +128,6 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
     model.history, model.stop_training = history, False
     params = model.parameters()
     before_step = [p.data.copy() for p in params]          # to undo a step that overflows
-    x_range = (float(x.min()), float(x.max()))
     steps = -(-len(x) // batch_size)
     for cb in [history] + callbacks:
         if hasattr(cb, "set_model"):
@@ -152,7 +151,7 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
                 xb, yb = x[idx], y[idx]
                 if augment is not None:
                     xb = augment(xb, augment_rng).astype(model.dtype, copy=False)
-                where = (epoch, batch, len(batches), optimizer_lr(optimizer), x_range, history)
+                where = (epoch, batch, len(batches), optimizer_lr(optimizer), x, history)
                 # NaN/inf are checked explicitly below, with a better message than NumPy's warning
                 with np.errstate(over="ignore", invalid="ignore"):
                     out = model.forward(xb)
