@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tinycnn.transforms import Grayscale
+
 __all__ = ["load_image", "border_level", "frame_digit", "fit_to_input", "IMAGE_SUFFIXES"]
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -188,7 +190,7 @@ def fit_to_input(image, input_shape, background=None, invert="auto", frame=False
     notes = []
     if x.shape[0] != C:
         if C == 1:
-            x = np.tensordot(LUMA, x[:3], axes=([0], [0]))[None] if x.shape[0] == 3 else x[:1]
+            x = Grayscale()(x) if x.shape[0] == 3 else x[:1]
             notes.append("converted colour to gray (luma) for a one-channel model")
         else:
             x = np.repeat(x[:1], C, axis=0)
