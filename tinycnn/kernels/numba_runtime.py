@@ -133,24 +133,14 @@ def fixed_chunks(n, size):
 def run_chunks(task, bounds, work):
     """``task(k, lo, hi)`` for every chunk ``k`` of ``bounds``, spread over the threads.
 
-    Each thread runs a contiguous run of whole chunks; the chunks themselves (and so
-    every result) are the same for any thread count.
+    :func:`split` over the chunk indices: each thread runs a contiguous run of whole
+    chunks; the chunks themselves (and so every result) are the same for any thread count.
     """
-    T = threads_for(len(bounds), work)
-
-    def run(ks):
-        for k in ks:
+    def chunks(first, last):
+        for k in range(first, last):
             task(k, *bounds[k])
 
-    M = len(bounds)
-    groups = [range(M * t // T, M * (t + 1) // T) for t in range(T)]
-    if T == 1:
-        run(groups[0])
-        return
-    futures = [_pool(T).submit(run, g) for g in groups[1:]]
-    run(groups[0])
-    for f in futures:
-        f.result()
+    split(chunks, len(bounds), work)
 
 
 def clear_workspace():
