@@ -47,9 +47,13 @@ class GradEntry:
     worst_index: tuple
     analytic: float
     numeric: float
-    kinks: int = 0
     kink_where: str = ""
     kink_indices: list = field(default_factory=list)
+
+    @property
+    def kinks(self):
+        """How many sampled entries were skipped as kinks: ``len(kink_indices)``."""
+        return len(self.kink_indices)
 
 
 class GradcheckReport:
@@ -200,7 +204,7 @@ def gradcheck(model_or_layer, x, target=None, loss=None, eps=1e-6, max_entries=3
             if rel > worst[0] or worst[1] is None:
                 worst = (rel, tuple(int(i) for i in idx), a, numeric)
         entries.append(GradEntry(name, values.shape, len(flat), *worst,
-                                 kinks=len(kinks), kink_where=kink_where, kink_indices=kinks))
+                                 kink_where=kink_where, kink_indices=kinks))
     return GradcheckReport(entries, eps, tol)
 
 
