@@ -50,14 +50,10 @@ def explain_data(model, x, raw=None, class_names=None, title=None):
             a = layer.forward(a)
             outputs.append(a[0])
         model.clear_cache()
-        logits = outputs[-1].astype(np.float64)
-        if logits.ndim != 1:
-            raise ValueError(f"explain: the model must end in a vector of class scores, got shape {logits.shape}")
-        if logits.size == 1:
-            probs, kind = 1.0 / (1.0 + np.exp(-logits)), "sigmoid"
-        else:
-            e = np.exp(logits - logits.max())
-            probs, kind = e / e.sum(), "softmax"
+        if outputs[-1].ndim != 1:
+            raise ValueError(f"explain: the model must end in a vector of class scores, got shape {outputs[-1].shape}")
+        probs = model.predict(x)[0].astype(np.float64)       # softmax, or sigmoid for one output
+        kind = "sigmoid" if probs.size == 1 else "softmax"
         saliency = viz.saliency_map(model, x)
         try:
             cam = viz.grad_cam(model, x)
