@@ -168,11 +168,11 @@ _blas = None    # threadpoolctl's controllers of the BLAS libraries, found on fi
 def _blas_libraries():
     """threadpoolctl's controller of every BLAS loaded (OpenBLAS, MKL, BLIS...), found once.
 
-    Found after NumPy is imported, so NumPy's own BLAS is always among them.
+    NumPy, imported at the top of this module, has loaded its BLAS by then, so NumPy's own
+    BLAS is always among them.
     """
     global _blas
     if _blas is None:
-        import numpy  # noqa: F401  (loads NumPy's BLAS)
         import threadpoolctl
         _blas = threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers
     return _blas
