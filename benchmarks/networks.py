@@ -90,15 +90,12 @@ def run(repeats, interleaved_ms, torch=None, log=print):
     return rows
 
 
-def _leaves(layers):
+def _every_layer(layers):
+    """Each layer of ``layers`` and, depth first, of its ``children()`` (containers too)."""
     for layer in layers:
-        kids = getattr(layer, "children", None)
-        if callable(kids):
-            yield layer
-            for group in kids().values():
-                yield from _leaves(group)
-        else:
-            yield layer
+        yield layer
+        for group in layer.children().values():
+            yield from _every_layer(group)
 
 
 def _type_name(layer):
@@ -126,7 +123,7 @@ def per_type_ms(repeats=15):
     loss_fn = losses.SoftmaxCrossEntropy()
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x, labels = batch((1, 28, 28), 10)
-    every = list(_leaves(model.layers))
+    every = list(_every_layer(model.layers))
     acc = {}                                      # id(layer) -> [fwd s, bwd s] of this step
 
     def wrap(layer, which):
@@ -169,11 +166,10 @@ def per_type_ms(repeats=15):
                 per["conv " + repr(layer)][0] += acc[id(layer)][0]
                 per["conv " + repr(layer)][1] += acc[id(layer)][1]
             f, b = acc[id(layer)]
-            if callable(getattr(layer, "children", None)):       # own share only
-                for group in layer.children().values():
-                    for child in group:
-                        f -= acc[id(child)][0]
-                        b -= acc[id(child)][1]
+            for group in layer.children().values():              # a container: own share only
+                for child in group:
+                    f -= acc[id(child)][0]
+                    b -= acc[id(child)][1]
             name = _type_name(layer)
             per[name][0] += f
             per[name][1] += b
