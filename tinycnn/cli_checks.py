@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinycnn.datasets.sampling import split_size
 from tinycnn.safe_npz import NPZ, file_kind
 
 __all__ = ["UsageError", "check_writable", "check_split_sizes", "check_input_shape",
@@ -45,7 +46,7 @@ def check_writable(out):
 
 def _second_counts(counts, fraction):
     """Per class, how many samples ``stratified_split(y, fraction)`` puts in its second part."""
-    return np.array([int(round(fraction * n)) for n in counts])
+    return np.array([split_size(n, fraction) for n in counts])
 
 
 def check_split_sizes(y, limit, val_split, num_classes):

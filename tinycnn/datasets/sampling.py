@@ -21,7 +21,7 @@ import numpy as np
 
 from tinycnn.init import as_generator
 
-__all__ = ["stratified_split", "stratified_kfold", "balanced_batches"]
+__all__ = ["stratified_split", "split_size", "stratified_kfold", "balanced_batches"]
 
 
 def _labels(y, where):
@@ -39,6 +39,16 @@ def _labels(y, where):
 def _class_members(y, rng):
     """For each class present in ``y`` (ascending), its indices in random order."""
     return [rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)]
+
+
+def split_size(n, fraction):
+    """How many of a class's ``n`` samples :func:`stratified_split` puts in its second
+    part: ``round(fraction · n)`` (Python's rounding: halves go to the even number).
+
+    >>> split_size(10, 0.2), split_size(5, 0.1)
+    (2, 0)
+    """
+    return int(round(fraction * n))
 
 
 def stratified_split(y, fraction, seed=0):
@@ -62,7 +72,7 @@ def stratified_split(y, fraction, seed=0):
     rng = as_generator(seed)
     first, second = [], []
     for members in _class_members(y, rng):
-        n_second = int(round(fraction * len(members)))
+        n_second = split_size(len(members), fraction)
         second.append(members[:n_second])
         first.append(members[n_second:])
     first = rng.permutation(np.concatenate(first)).astype(np.int64)
