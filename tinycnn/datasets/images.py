@@ -16,10 +16,9 @@ import numpy as np
 
 from tinycnn.transforms import Grayscale
 
-__all__ = ["load_image", "border_level", "frame_digit", "fit_to_input", "IMAGE_SUFFIXES"]
+__all__ = ["load_image", "border_level", "frame_digit", "fit_to_input"]
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".npy")
 
 
 def _to_chw(a, path):
