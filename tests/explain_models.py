@@ -1,4 +1,7 @@
 """Models the explainer tests open: LeNet-5, the lesion CNN and one with every layer type."""
+import json
+import re
+
 import numpy as np
 
 import tinycnn as tc
@@ -44,3 +47,9 @@ MODELS = {"lenet5": lambda: with_biases(lenet5(rng=0)),
 def image_for(model, seed=0):
     shape = tuple(model.meta["input_shape"])
     return np.random.default_rng(seed).random(shape).astype(np.float32)
+
+
+def page_data(page):
+    """The JSON data block an explainer page embeds, parsed (what the page's script reads)."""
+    block = re.search(r'<script type="application/json" id="tinycnn-data">(.*?)</script>', page, re.S)
+    return json.loads(block.group(1).replace("<\\/", "</"))

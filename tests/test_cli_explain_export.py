@@ -1,12 +1,11 @@
 """``tinycnn explain`` and ``tinycnn export``: exit codes, one-line errors, the files they write."""
-import json
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from explain_models import page_data
 
 import tinycnn as tc
 from tinycnn.explain.data import decode
@@ -29,16 +28,11 @@ def model_file(tmp_path_factory):
     return Path(model.save(folder / "model.npz"))
 
 
-def _payload(page):
-    block = re.search(r'id="tinycnn-data">(.*?)</script>', page, re.S).group(1)
-    return json.loads(block.replace("<\\/", "</"))
-
-
 def test_explain_writes_a_page_next_to_the_model(model_file, tmp_path):
     result = tinycnn_cli("explain", model_file, "--index", 3, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     page = model_file.with_suffix(".explain.html")
-    data = _payload(page.read_text(encoding="utf-8"))
+    data = page_data(page.read_text(encoding="utf-8"))
     # the page holds the model's forward pass on test image 3, normalised as predict does
     model = tc.load_model(model_file)
     (_, _), (x_test, _) = tc.datasets.load_mnist5k(seed=0)
@@ -105,4 +99,4 @@ def test_lesion_job_with_resnet_writes_an_explainer_page(tmp_path):
     assert result.returncode == 0, result.stderr
     folder = next(tmp_path.glob("*/"))
     page = (folder / "explain_lesion.html").read_text(encoding="utf-8")
-    assert _payload(page)["class_names"] == ["healthy", "lesion"]
+    assert page_data(page)["class_names"] == ["healthy", "lesion"]

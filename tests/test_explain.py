@@ -1,21 +1,13 @@
 """The explainer page, checked from Python: self-contained, exact data, clear errors."""
-import json
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from explain_models import MODELS, image_for
+from explain_models import MODELS, image_for, page_data
 
 import tinycnn as tc
 from tinycnn.explain import explain_data, explain_page, save_explainer
 from tinycnn.explain.data import decode
-
-
-def _payload(page):
-    match = re.search(r'<script type="application/json" id="tinycnn-data">(.*?)</script>', page, re.S)
-    return json.loads(match.group(1).replace("<\\/", "</"))
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -34,7 +26,7 @@ def test_page_is_self_contained(name):
 def test_decoded_data_equals_the_forward_pass_exactly(name):
     model = MODELS[name]().eval()
     x = image_for(model)
-    data = _payload(explain_page(model, x))
+    data = page_data(explain_page(model, x))
     a = x[None]
     for layer, row in zip(model.layers, data["layers"]):
         a = layer.forward(a)

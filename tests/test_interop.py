@@ -19,7 +19,7 @@ onnx = require("onnx")
 ort = require("onnxruntime")
 
 import tinycnn as tc  # noqa: E402
-from tinycnn import layers, losses, optim  # noqa: E402
+from tinycnn import layers, losses  # noqa: E402
 from tinycnn.interop import export_onnx, from_torch, to_torch, torch_code  # noqa: E402
 from tinycnn.models import lenet5, lesion_cnn, resnet_mini  # noqa: E402
 
