@@ -121,20 +121,14 @@ class Residual(Layer):
         return f
 
     def receptive_window(self, input_shape):
-        """The residual branch's layers composed into one window per axis (the wider path).
-
-        Stacking windows ``(k1, s1, p1)`` then ``(k2, s2, p2)`` gives kernel
-        ``k1 + (k2 − 1)·s1``, stride ``s1·s2`` and padding ``p1 + p2·s1``.
-        """
-        shape, axes = tuple(input_shape), [(1, 1, 0), (1, 1, 0)]
-        for layer in self.layers:
-            window = layer.receptive_window(shape)
-            if window is None:
-                return None
-            axes = [(k1 + (w[0] - 1) * s1, s1 * w[1], p1 + w[2] * s1)
-                    for (k1, s1, p1), w in zip(axes, window)]
-            shape = tuple(layer.output_shape(shape))
-        return tuple(axes)
+        """The residual branch's layers as one window per axis (the wider path): the field
+        :func:`tinycnn.receptive_field` finds after the branch's last layer, as
+        ``(kernel = size, stride = jump, padding = −start)``."""
+        from tinycnn.receptive_field import receptive_field   # it builds on layers: import late
+        last = receptive_field(self.layers, input_shape)[-1]
+        if last.jump is None:                   # the branch mixes everything (a Dense inside)
+            return None
+        return tuple((last.size[ax], last.jump[ax], -last.start[ax]) for ax in range(2))
 
     def param_formula(self):
         counts = [sum(p.size for p in layer.parameters()) for layer in self._all()]
