@@ -25,10 +25,11 @@ def add_parser(subparsers):
 def run(args, cli):
     """Make the page; ``cli`` is :mod:`tinycnn.cli` (its loaders and one-line errors)."""
     from tinycnn.explain import save_explainer
+    import tinycnn as tc
+    cli.check_model_path(args.model, args.image)     # first: it knows when the two are swapped
     if args.image is not None:
-        cli.check_model_path(args.model, args.image)     # first: it knows when the two are swapped
         cli.check_image_path(args.image, usage="usage: tinycnn explain MODEL --image IMAGE")
-    model = cli._load_model(args.model, image=args.image)
+    model = tc.load_model(args.model)
     out = Path(args.out) if args.out else Path(args.model).with_suffix(".explain.html")
     if out.is_dir():
         raise cli.UsageError(f"--out {out} is a directory; give a file name")
