@@ -10,6 +10,12 @@ Each kernel has a general window loop and, for the 2x2 / stride-2 pooling nearly
 CNN uses, a branch with the window written out: with the loop bounds known, LLVM keeps
 everything in registers (max-pool forward 0.87 -> 0.15 ms on LeNet's 64x6x28x28).
 The branch lives inside the same kernel, so it costs no extra compilation.
+
+Backward passes, when the windows tile the plane (stride == kernel, so no pixel is in two
+windows), *write* every covered pixel of ``dx`` once with ``=`` instead of adding into a
+zeroed ``dx``: the caller hands over an uninitialised array and zeroes only the rows and
+columns no window reaches. Each write is ``g + zero`` rather than ``g``, so a ``-0.0``
+gradient lands as ``+0.0``, bit for bit what ``0 + g`` gives in the reference.
 """
 import numpy as np
 from numba import njit
@@ -57,31 +63,42 @@ def maxpool_backward(dy, x, kh, kw, sh, sw, dx, lo, hi):
     The argmax is found again from ``x`` scanning the window in row-major order with the
     forward's test ``v > m or v != v``: ties go to the first maximum, a NaN beats any
     number and a later NaN replaces an earlier one (the last NaN wins), exactly as in the
-    reference and in PyTorch. ``dx`` must be zero on entry; overlapping windows add up.
+    reference and in PyTorch. Windows that tile the plane (``sh == kh and sw == kw``) are
+    written whole with ``=`` (``dx`` may hold anything there on entry); otherwise ``dx``
+    must be zero on entry and overlapping windows add up.
     """
     Ho, Wo = dy.shape[1], dy.shape[2]
     zero = np.zeros(1, dx.dtype)[0]      # a zero of dx's dtype (``g * 0`` would be float64)
     if kh == 2 and kw == 2 and sh == 2 and sw == 2:
+        # The winner's gradient is handed down the scan through selects and all four
+        # pixels are stored with ``=``: no read of dx, no zeroing pass, no tap index.
+        # Measured (LeNet's 64x6x28x28 after ReLU, float32, 1 thread, this loop alone, AMD
+        # Zen 5): 0.38 ms with a tap index k and ``+=`` into np.zeros, 0.26 ms with k and
+        # ``=``, 0.17 ms like this; 64x16x10x10: 0.15 -> 0.07 ms. Variants that LLVM
+        # compiled to data-dependent jumps ran 2-4x slower on ReLU outputs (ties at 0).
         for p in range(lo, hi):
             for h in range(Ho):
                 for q in range(Wo):
                     a, b = x[p, 2 * h, 2 * q], x[p, 2 * h, 2 * q + 1]
                     c, d = x[p, 2 * h + 1, 2 * q], x[p, 2 * h + 1, 2 * q + 1]
-                    g = dy[p, h, q]
-                    m, k = a, 0                  # the forward's scan over a, b, c, d
-                    if b > m or b != b:
-                        m, k = b, 1
-                    if c > m or c != c:
-                        m, k = c, 2
-                    if d > m or d != d:
-                        k = 3
-                    # all four pixels written through selects, no branch on k: with
-                    # data-dependent jumps (ties after ReLU) this ran 2x slower
-                    dx[p, 2 * h, 2 * q] += g if k == 0 else zero
-                    dx[p, 2 * h, 2 * q + 1] += g if k == 1 else zero
-                    dx[p, 2 * h + 1, 2 * q] += g if k == 2 else zero
-                    dx[p, 2 * h + 1, 2 * q + 1] += g if k == 3 else zero
+                    g = dy[p, h, q] + zero
+                    tb = b > a or b != b         # the forward's scan over a, b, c, d
+                    m = b if tb else a
+                    tc = c > m or c != c
+                    m = c if tc else m
+                    td = d > m or d != d
+                    gd = g if td else zero       # the last to win keeps g ...
+                    g = zero if td else g        # ... and the earlier ones lose it
+                    gc = g if tc else zero
+                    g = zero if tc else g
+                    gb = g if tb else zero
+                    ga = zero if tb else g
+                    dx[p, 2 * h, 2 * q] = ga
+                    dx[p, 2 * h, 2 * q + 1] = gb
+                    dx[p, 2 * h + 1, 2 * q] = gc
+                    dx[p, 2 * h + 1, 2 * q + 1] = gd
         return
+    tiles = sh == kh and sw == kw
     for p in range(lo, hi):
         for h in range(Ho):
             for q in range(Wo):
@@ -92,6 +109,10 @@ def maxpool_backward(dy, x, kh, kw, sh, sw, dx, lo, hi):
                         v = x[p, h * sh + i, q * sw + j]
                         if v > best or v != v:
                             best, bi, bj = v, i, j
+                if tiles:
+                    for i in range(kh):
+                        for j in range(kw):
+                            dx[p, h * sh + i, q * sw + j] = zero
                 dx[p, h * sh + bi, q * sw + bj] += dy[p, h, q]
 
 
@@ -124,12 +145,34 @@ def avgpool_forward(x, kh, kw, sh, sw, area, y, lo, hi):
 
 @njit(cache=True, nogil=True)
 def avgpool_backward(dy, kh, kw, sh, sw, area, dx, lo, hi):
-    r"""dx[p, h*sh+i, q*sw+j] += dy[p,h,q] / area for every tap of the window (area = kh*kw)."""
+    r"""dx[p, h*sh+i, q*sw+j] += dy[p,h,q] / area for every tap of the window (area = kh*kw).
+
+    Windows that tile the plane (``sh == kh and sw == kw``) are written with ``=`` (``dx``
+    may hold anything there on entry); otherwise ``dx`` must be zero on entry and
+    overlapping windows add up.
+    """
     Ho, Wo = dy.shape[1], dy.shape[2]
+    zero = np.zeros(1, dx.dtype)[0]
+    if kh == 2 and kw == 2 and sh == 2 and sw == 2:
+        # ``=`` into an uninitialised dx, window written out: 0.26 -> 0.05 ms on
+        # 64x6x28x28 float32 (the general loop read-modify-wrote a zeroed dx)
+        for p in range(lo, hi):
+            for h in range(Ho):
+                for q in range(Wo):
+                    share = dy[p, h, q] / area + zero
+                    dx[p, 2 * h, 2 * q] = share
+                    dx[p, 2 * h, 2 * q + 1] = share
+                    dx[p, 2 * h + 1, 2 * q] = share
+                    dx[p, 2 * h + 1, 2 * q + 1] = share
+        return
+    tiles = sh == kh and sw == kw
     for p in range(lo, hi):
         for h in range(Ho):
             for q in range(Wo):
                 share = dy[p, h, q] / area
                 for i in range(kh):
                     for j in range(kw):
-                        dx[p, h * sh + i, q * sw + j] += share
+                        if tiles:
+                            dx[p, h * sh + i, q * sw + j] = share + zero
+                        else:
+                            dx[p, h * sh + i, q * sw + j] += share
