@@ -23,9 +23,13 @@ Backward: :math:`\partial L/\partial\beta_c = \sum dy`,
   then sum over :math:`i` with weights :math:`\gamma\,dy_i`);
 * fixed statistics (evaluation): :math:`dx = \gamma_c\,dy / \sigma_c`.
 
-BatchNorm reads and writes each value a handful of times and does almost no arithmetic per
-value: it is memory-bound, and these NumPy lines already stream at memory speed, so both
-backends use this one implementation (``benchmarks/`` measures it inside a training step).
+This module is the specification (the ``"reference"`` backend runs it); the ``"numba"``
+backend runs :mod:`tinycnn.kernels.numba_batchnorm`, same signatures, tested equal. Both
+take the statistics' sums in float64 -- a float32 sum over the 50,176 values of a
+64×28×28 channel would lose about three digits -- with the *two-pass* variance (mean
+first, then the mean of squared deviations), which stays exact when the mean is large
+next to the spread. ``backward`` gets ``x`` and the statistics, not ``x_hat``: ``x_hat``
+is recomputed, so ``forward`` need not write (and keep) an extra array as large as ``x``.
 """
 import numpy as np
 
@@ -42,27 +46,43 @@ def _per_channel(v, ndim):
     return v.reshape((1, -1) + (1,) * (ndim - 2))
 
 
-def batchnorm_forward(x, gamma, beta, mean, var, eps):
-    """``(y, x_hat, inv_std)`` for statistics ``mean``, ``var`` of shape ``(C,)``.
+def batchnorm_forward(x, gamma, beta, eps, mean=None, var=None):
+    """``(y, mean, var, inv_std)``: ``y`` in x's dtype, the three ``(C,)`` vectors float64.
 
-    ``inv_std = 1 / sqrt(var + eps)``; ``x_hat`` and ``inv_std`` are what backward needs.
+    ``mean=None, var=None`` (training): the batch's own statistics, ``var`` biased (divided
+    by M). Otherwise (evaluation) the given running statistics. ``inv_std = 1/sqrt(var + eps)``;
+    ``backward`` needs ``mean`` and ``inv_std``.
     """
-    inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
+    axes = channel_axes(x)
+    if mean is None:
+        mean = x.mean(axis=axes, dtype=np.float64)
+        var = np.square(x - _per_channel(mean, x.ndim)).mean(axis=axes)     # biased
+    mean = np.asarray(mean, dtype=np.float64)
+    var = np.asarray(var, dtype=np.float64)
+    inv_std = 1.0 / np.sqrt(var + eps)
     x_hat = (x - _per_channel(mean, x.ndim)) * _per_channel(inv_std, x.ndim)
     y = _per_channel(gamma, x.ndim) * x_hat + _per_channel(beta, x.ndim)
-    return y.astype(x.dtype, copy=False), x_hat, inv_std
+    return y.astype(x.dtype), mean, var, inv_std
 
 
-def batchnorm_backward(dy, x_hat, gamma, inv_std, batch_statistics):
-    """``(dx, dgamma, dbeta)``; ``batch_statistics``: were mean/var the batch's own?"""
+def batchnorm_backward(dy, x, gamma, mean, inv_std, batch_statistics, need_dx=True):
+    """``(dx, dgamma, dbeta)`` in dy's dtype; ``batch_statistics``: were mean/var the batch's own?
+
+    ``mean`` and ``inv_std`` are what :func:`batchnorm_forward` returned for this ``x``.
+    ``need_dx=False`` (the input is the data: nobody uses its gradient) returns ``dx = None``.
+    """
     axes = channel_axes(dy)
-    dbeta = dy.sum(axis=axes)
+    x_hat = (x - _per_channel(mean, x.ndim)) * _per_channel(inv_std, x.ndim)   # float64
+    dbeta = dy.sum(axis=axes, dtype=np.float64)
     dgamma = (dy * x_hat).sum(axis=axes)
+    if not need_dx:
+        return None, dgamma.astype(dy.dtype), dbeta.astype(dy.dtype)
     scale = _per_channel(gamma * inv_std, dy.ndim)
     if not batch_statistics:
-        return (scale * dy).astype(dy.dtype, copy=False), dgamma, dbeta
-    M = dy.size // dy.shape[1]
-    mean_dy = _per_channel(dbeta / M, dy.ndim)
-    mean_dy_xhat = _per_channel(dgamma / M, dy.ndim)
-    dx = scale * (dy - mean_dy - x_hat * mean_dy_xhat)
-    return dx.astype(dy.dtype, copy=False), dgamma, dbeta
+        dx = scale * dy
+    else:
+        M = dy.size // dy.shape[1]
+        mean_dy = _per_channel(dbeta / M, dy.ndim)
+        mean_dy_xhat = _per_channel(dgamma / M, dy.ndim)
+        dx = scale * (dy - mean_dy - x_hat * mean_dy_xhat)
+    return dx.astype(dy.dtype), dgamma.astype(dy.dtype), dbeta.astype(dy.dtype)

@@ -12,19 +12,32 @@ Per channel :math:`c`, over the :math:`M` values of the batch (``N·H·W`` or ``
 
 Backward (training): :math:`dx = (\gamma/\sigma)\,(dy - \overline{dy} - \hat x\,\overline{dy\,\hat x})`,
 :math:`d\gamma = \sum dy\,\hat x`, :math:`d\beta = \sum dy` -- derived in
-:mod:`tinycnn.kernels.batchnorm`, which holds the math for both backends.
+:mod:`tinycnn.kernels.batchnorm`.
 
 ``weight`` (γ, starts at 1) and ``bias`` (β, starts at 0) are Parameters. The running
 statistics are state: saved and loaded with the model (``state_arrays``), never touched by
 an optimizer.
+
+The math lives in :mod:`tinycnn.kernels.batchnorm` (the ``"reference"`` backend) and its
+compiled twin :mod:`tinycnn.kernels.numba_batchnorm` (``"numba"``), imported on the first
+call so that a model without BatchNorm never compiles it.
 """
+import importlib
+
 import numpy as np
 
-from tinycnn.kernels.batchnorm import batchnorm_backward, batchnorm_forward, channel_axes
+from tinycnn import backend
 from tinycnn.layers.base import Layer, check_dy, check_input, check_positive_int
 from tinycnn.parameter import Parameter
 
 __all__ = ["BatchNorm2D", "BatchNorm1D"]
+
+_KERNELS = {"reference": "tinycnn.kernels.batchnorm", "numba": "tinycnn.kernels.numba_batchnorm"}
+
+
+def _kernels():
+    """The BatchNorm kernel module of the current backend (imported on first use)."""
+    return importlib.import_module(_KERNELS[backend.get_backend()])
 
 
 class _BatchNorm(Layer):
@@ -50,28 +63,29 @@ class _BatchNorm(Layer):
         if x.shape[1] != self.num_features:
             raise ValueError(f"{self!r}: expected {self.num_features} channels (x.shape[1]), "
                              f"got {x.shape[1]} in an input of shape {x.shape}")
+        kernels, gamma, beta = _kernels(), self.weight.data, self.bias.data
         if self.training:
-            axes = channel_axes(x)
             M = x.size // x.shape[1]
             if M < 2:
                 raise ValueError(f"{self!r}: training mode needs more than one value per channel "
                                  f"to estimate a variance, got an input of shape {x.shape}")
-            mean = x.mean(axis=axes)
-            var = x.var(axis=axes)                       # biased: divides by M
+            # the batch's statistics (var biased: divided by M), in float64
+            y, mean, var, inv_std = kernels.batchnorm_forward(x, gamma, beta, self.eps)
             m = self.momentum
             self.running_mean = ((1 - m) * self.running_mean + m * mean).astype(self.running_mean.dtype)
             self.running_var = ((1 - m) * self.running_var + m * var * (M / (M - 1))).astype(self.running_var.dtype)
         else:
-            mean, var = self.running_mean, self.running_var
-        y, x_hat, inv_std = batchnorm_forward(x, self.weight.data, self.bias.data, mean, var, self.eps)
-        self._cache = (x_hat, inv_std, self.training)
+            y, mean, var, inv_std = kernels.batchnorm_forward(x, gamma, beta, self.eps,
+                                                              self.running_mean, self.running_var)
+        self._cache = (x, mean, inv_std, self.training)
         return y
 
     def backward(self, dy):
-        x_hat, inv_std, batch_statistics = self._cached()
-        check_dy(self, dy, x_hat.shape)
-        dx, dgamma, dbeta = batchnorm_backward(dy.astype(x_hat.dtype, copy=False), x_hat,
-                                               self.weight.data, inv_std, batch_statistics)
+        x, mean, inv_std, batch_statistics = self._cached()
+        check_dy(self, dy, x.shape)
+        dy = dy.astype(x.dtype, copy=False)
+        dx, dgamma, dbeta = _kernels().batchnorm_backward(dy, x, self.weight.data, mean, inv_std,
+                                                          batch_statistics, need_dx=self.input_grad)
         self.weight.grad += dgamma
         self.bias.grad += dbeta
         return dx
