@@ -6,11 +6,6 @@ forward + softmax cross-entropy + backward + SGD (momentum 0.9) + zero_grad; ima
 batch size / median step time. Both run in this one process, taking turns in blocks of
 steps (``conv_shapes.interleaved_ms``).
 """
-import json
-import os
-import subprocess
-import sys
-import tempfile
 import time
 
 import numpy as np
@@ -117,40 +112,6 @@ def run(repeats, interleaved_ms, torch=None, log=print):
         log(f"  LeNet {label} b{B}: tinycnn {row['ours_ms']:.2f} ms"
             + (f", torch {row['torch_ms']:.2f} ms" if torch else ""))
     return rows
-
-
-FIRST_STEP_SNIPPET = """
-import json, time
-t0, c0 = time.perf_counter(), time.process_time()
-import sys; sys.path.insert(0, {here!r})
-import lenet
-step = lenet.tinycnn_step(64, lenet.np.dtype("float32"))
-t1, c1 = time.perf_counter(), time.process_time(); step()
-t2, c2 = time.perf_counter(), time.process_time()
-print(json.dumps({{"import": t1 - t0, "first_step": t2 - t1,
-                  "import_cpu": c1 - c0, "first_step_cpu": c2 - c1}}))
-"""
-
-
-def first_step_seconds():
-    """Fresh-process time of LeNet's first b64 training step: empty cache, then warm cache.
-
-    Wall-clock seconds and CPU seconds of the process (``*_cpu``): on a loaded machine the
-    CPU seconds say what the step costs, the wall seconds what a user waits.
-    """
-    here = os.path.dirname(os.path.abspath(__file__))
-    code = FIRST_STEP_SNIPPET.format(here=here)
-    out = {}
-    with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        for which in ("cold", "warm"):
-            t0 = time.perf_counter()
-            res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                                 text=True, check=True)
-            r = json.loads(res.stdout.strip().splitlines()[-1])
-            r["process"] = time.perf_counter() - t0
-            out[which] = r
-    return out
 
 
 def per_layer_ms(B=64, repeats=25):

@@ -95,17 +95,45 @@ def layer_table(layers):
     return "\n".join(out)
 
 
-def compile_lines(first, warm):
-    if not first:
-        return "(skipped with --quick)"
-    out = ["| fresh process | cold (empty Numba cache) s | warm (cached) s |", "|---|---:|---:|"]
-    out.append(f"| LeNet b64 first training step | {first['cold']['first_step']:.2f} | "
-               f"{first['warm']['first_step']:.2f} |")
-    if "first_step_cpu" in first["cold"]:
-        out.append(f"| ... its CPU seconds (all threads of the process) | "
-                   f"{first['cold']['first_step_cpu']:.2f} | {first['warm']['first_step_cpu']:.2f} |")
-    out.append(f"| ... whole process (import + build + first step) | {first['cold']['process']:.2f} "
-               f"| {first['warm']['process']:.2f} |")
+def compile_lines(run):
+    """The start-up section: ``startup.run`` and ``startup.warmup_seconds`` results."""
+    st, warm = run.get("startup"), run.get("warmup")
+    if not st:
+        return "(not in these results: a run without --quick measures it)"
+    cold, w, n = st["cold"], st["warm"], st["import_numba"]
+    d, ns, dns = st["warm_minus_numba"], st["warm_no_scipy"], st["no_scipy_minus_numba"]
+    out = [f"Fresh processes, median of {st['repeats']} each (`benchmarks/startup.py`): "
+           "LeNet-5's first b64 training step after `import tinycnn` and building the model. "
+           "tinycnn imports Numba lazily, inside that step, so the step includes `import numba`; "
+           "the row below it subtracts `import numba` timed alone in a process in the same state.",
+           "",
+           "| fresh process | wall s | CPU s |", "|---|---:|---:|",
+           f"| cold first step (empty Numba cache: compiles the kernels it calls) | "
+           f"{cold['first_step']:.2f} | {cold['first_step_cpu']:.2f} |",
+           f"| **warm first step** (the kernels loaded from the cache) | {w['first_step']:.3f} | "
+           f"{w['first_step_cpu']:.3f} |",
+           f"| `import numba` (timed alone, same state) | {n['import_numba']:.3f} | "
+           f"{n['import_numba_cpu']:.3f} |",
+           f"| **warm first step minus `import numba`** | {d['wall']:.3f} | {d['cpu']:.3f} |",
+           f"| ... the same with SciPy hidden (as on an install without it) | {dns['wall']:.3f} | "
+           f"{dns['cpu']:.3f} |",
+           f"| warm first step with SciPy hidden | {ns['first_step']:.3f} | "
+           f"{ns['first_step_cpu']:.3f} |",
+           f"| whole process, cold (Python start, imports, build, first step) | {cold['process']:.2f} | - |",
+           f"| whole process, warm | {w['process']:.2f} | - |",
+           "",
+           "Where the warm first step goes: one process timing its pieces one after the other "
+           f"(CPU ms, median of {st['repeats']} processes). Numba's initialisation runs once, "
+           "at its first load from the cache: it imports and registers all its typing and "
+           "lowering registries, and its BLAS probe imports `scipy.linalg` when SciPy is "
+           "installed (timed as its own row).",
+           "",
+           "| piece of the warm first step | CPU ms |", "|---|---:|"]
+    for name, ms in st["breakdown_ms"].items():
+        if name.startswith("first step"):
+            name += f", {st['kernels']} kernels"
+        out.append(f"| {name} | {ms:.1f} |")
+    out += ["", "| `fast.warmup` in a fresh process | cold s | warm s |", "|---|---:|---:|"]
     for key in ("float32", "float32+float64"):
         out.append(f"| `fast.warmup(dtypes={key})` | {warm[key + ' cold']['warmup']:.2f} | "
                    f"{warm[key + ' warm']['warmup']:.2f} |")
@@ -186,7 +214,7 @@ def markdown_report(runs):
         "backend's reused scratch buffers included (PyTorch's allocator is not traced). "
         "JIT: compile time of the kernels this shape uses, in a fresh process with an empty "
         "`NUMBA_CACHE_DIR` (cold) and again with the cache that run left (warm).",
-        "## Start-up cost\n\n" + compile_lines(head["first_step"], head["warmup"]),
+        "## Start-up cost\n\n" + compile_lines(head),
     ]
     return "\n\n".join(parts) + "\n"
 

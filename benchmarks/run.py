@@ -102,6 +102,7 @@ def measure(args):
     import conv_shapes
     import lenet
     import networks
+    import startup
     from tinycnn.kernels import fast
 
     torch = import_torch(args)
@@ -120,36 +121,17 @@ def measure(args):
     resnet_types = networks.per_type_ms()
     if torch is not None:
         resnet_types["torch"] = networks.torch_per_type_ms(torch)
-    first = None if args.quick else lenet.first_step_seconds()
-    warm = None if args.quick else warmup_seconds()
+    log("start-up (fresh processes):")
+    startup_s = None if args.quick else startup.run(log=log)
+    warm = None if args.quick else startup.warmup_seconds()
     result = {"threads": args.threads[0], "machine": machine.describe(args.threads[0], torch),
               "clock": "CPU time (time.process_time)" if args.cpu_time else "wall time",
               "have_torch": torch is not None, "shapes": shapes, "lenet": model,
               "lenet_layers": layers, "networks": nets, "resnet_types": resnet_types,
-              "first_step": first, "warmup": warm}
+              "startup": startup_s, "warmup": warm}
     with open(args.child, "w") as f:
         json.dump(result, f, indent=1)
     return 0
-
-
-WARMUP_SNIPPET = ("import json, time; t = time.perf_counter(); from tinycnn.kernels import fast; "
-                  "i = time.perf_counter() - t; s = fast.warmup(dtypes={dtypes!r}); "
-                  "print(json.dumps({{'import': i, 'warmup': s}}))")
-
-
-def warmup_seconds():
-    """``fast.warmup`` in fresh processes: empty Numba cache, then the cache it left."""
-    import tempfile
-    out = {}
-    for dtypes in (("float32",), ("float32", "float64")):
-        with tempfile.TemporaryDirectory() as cache:
-            env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-            code = WARMUP_SNIPPET.format(dtypes=dtypes)
-            for which in ("cold", "warm"):
-                res = subprocess.run([sys.executable, "-c", code], env=env, check=True,
-                                     capture_output=True, text=True)
-                out[f"{'+'.join(dtypes)} {which}"] = json.loads(res.stdout.splitlines()[-1])
-    return out
 
 
 if __name__ == "__main__":
