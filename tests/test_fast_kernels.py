@@ -258,7 +258,8 @@ JIT_DISABLED_SCRIPT = textwrap.dedent("""
     import numpy as np
     from tinycnn.kernels import fast, numba_paths, reference
     rng = np.random.default_rng(0)
-    for C, s, p in ((1, 1, 1), (1, 2, 1), (2, 2, 0)):   # planes, rows, im2col + GEMM
+    fast.DIRECT_MIN_POSITIONS = 0
+    for C, s, p in ((1, 1, 1), (2, 1, 0), (2, 2, 0)):   # direct, direct, im2col + GEMM
         x = rng.standard_normal((2, C, 5, 6))
         w = rng.standard_normal((3, C, 3, 2))
         b = rng.standard_normal(3)
@@ -284,25 +285,50 @@ def test_kernels_run_as_python_with_jit_disabled():
     assert out.stdout.strip() == "ok"
 
 
-@pytest.mark.parametrize("path", ["gemm", "rows", "plane"])
+@pytest.mark.parametrize("path", ["gemm", "direct", "direct in blocks"])
 @settings(max_examples=25, deadline=None)
 @given(case=conv_cases(), dtype=DTYPES, seed=st.integers(0, 2**16))
 def test_every_conv_path_equals_reference(path, case, dtype, seed):
-    """Force each algorithm (im2col+GEMM, direct rows, direct planes) on any shape."""
+    """Force each algorithm on any shape: im2col+GEMM, or the direct loops (wherever
+    stride 1 and padding < kernel allow them), also with blocks of 16 positions so that
+    rows longer than a block and a last, shorter block are covered."""
     rng = np.random.default_rng(seed)
     x, w, b = conv_arrays(case, dtype, rng)
     s, p = case["stride"], case["padding"]
-    saved = fast.DIRECT_MAX_CHANNELS, numba_paths.PLANE_MAX
-    fast.DIRECT_MAX_CHANNELS = 0 if path == "gemm" else 8
-    numba_paths.PLANE_MAX = 0 if path == "rows" else 10**9
+    saved = fast.DIRECT_MIN_POSITIONS, numba_paths.BLOCK
+    fast.DIRECT_MIN_POSITIONS = 10**9 if path == "gemm" else 0
+    numba_paths.BLOCK = 16 if path == "direct in blocks" else saved[1]
     try:
         y = fast.conv2d_forward(x, w, b, s, p)
         got = fast.conv2d_backward(y, x, w, s, p)
+        first_layer = fast.conv2d_backward(y, x, w, s, p, need_dx=False)
     finally:
-        fast.DIRECT_MAX_CHANNELS, numba_paths.PLANE_MAX = saved
+        fast.DIRECT_MIN_POSITIONS, numba_paths.BLOCK = saved
     assert_close(y, reference.conv2d_forward(x, w, b, s, p), f"conv2d_forward [{path}] {case}")
     for name, g, r in zip(("dx", "dw", "db"), got, reference.conv2d_backward(y, x, w, s, p)):
         assert_close(g, r, f"conv2d_backward {name} [{path}] {case}")
+    assert first_layer[0] is None
+    assert np.array_equal(first_layer[1], got[1]) and np.array_equal(first_layer[2], got[2])
+
+
+def test_direct_loops_take_inf_like_the_reference():
+    """The padding taps (zero weights) read a zero tail, never real pixels: an inf in x
+    gives inf/nan only where the reference has them."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 2, 9, 9))
+    x[1, 1, 4, 0] = np.inf
+    w = rng.standard_normal((3, 2, 2, 2))                  # 8 taps: one padding tap
+    b = rng.standard_normal(3)
+    saved = fast.DIRECT_MIN_POSITIONS
+    fast.DIRECT_MIN_POSITIONS = 0
+    try:
+        y = fast.conv2d_forward(x, w, b, 1, 1)
+    finally:
+        fast.DIRECT_MIN_POSITIONS = saved
+    want = reference.conv2d_forward(x, w, b, 1, 1)
+    assert np.array_equal(np.isfinite(y), np.isfinite(want))
+    finite = np.isfinite(want)
+    assert np.allclose(y[finite], want[finite], rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -9,17 +9,22 @@ allocate outputs and call ``@njit(cache=True)`` loops from :mod:`numba_conv` and
 from Numba's on-disk cache) on first use, once per dtype -- or ahead of time by
 :func:`warmup`.
 
-Which algorithm, and why (measured on the project's 2-core AVX-512 Xeon, float32; the
-numbers are in ``benchmarks/RESULTS.md``):
+Which algorithm, and why (measured on the project's 2-core Zen 5 EPYC, float32, one
+thread, CPU time; the numbers are in ``benchmarks/RESULTS.md``):
 
-* **One input channel, stride 1 (LeNet's conv1, a 224x224 grey image): direct loops.**
-  im2col would copy every pixel KH*KW times (9x for 3x3, 25x for 5x5) only to feed a GEMM
-  whose inner dimension is a tiny KH*KW. Small planes use the whole-plane kernel, large
-  ones the row kernel (``numba_paths.PLANE_MAX``); neither needs extra memory.
-* **Several input channels, or any stride > 1: im2col + BLAS GEMM.** With C*KH*KW >= ~50
-  the matrix product does most of the work and BLAS does it far better than a hand loop
-  (LeNet conv2: 1.8 ms forward vs 3.0 ms for the best direct loop); the gather (im2col)
-  and the scatter-add of the backward pass (col2im) stay Numba loops.
+* **Stride 1: direct loops over the kernel taps** (``numba_conv.taps_forward``), for any
+  number of channels. The input planes are laid flat so that every tap (c, i, j) is one
+  shifted window of the same array -- im2col's matrix without the copy -- and each pass
+  of the inner loop multiplies three windows into four filters' outputs, in registers.
+  The backward pass reads the same windows: dot products for ``dw``, a scatter for
+  ``dx``. LeNet's
+  conv2 forward 0.41 ms against 0.65 ms for im2col + BLAS, resnet_mini's 16->16 3x3 on
+  28x28 1.45 against 3.97 ms (forward), 3.3 against 7.7 ms (backward).
+* **Stride > 1, tiny planes, or padding >= kernel size: im2col + BLAS GEMM.** With
+  stride 2 the direct loops would compute 4x the outputs they keep; on a 7x7 plane
+  (resnet_mini's last stage: 64 -> 64) the flat rows are so short that the loops' set-up
+  outweighs them (3.9 / 6.7 ms against 3.2 / 6.3 ms for the GEMM path). The gather
+  (im2col) and the scatter-add of the backward pass (col2im) stay Numba loops.
 * **Dense: BLAS** (``x @ w.T``), as in the reference: it is one GEMM already.
 
 Threads: the Numba loops are serial ``nogil`` functions; ``numba_runtime.split`` runs them
@@ -89,15 +94,19 @@ def _check_dy(dy, shape, kernel):
                          "(the shape of the forward output)")
 
 
-# Direct loops for inputs with at most this many channels, im2col + GEMM above (module
-# docstring). The tests also set it to 0 and to 8 to check each path on every shape.
-DIRECT_MAX_CHANNELS = 1
+# The direct loops need at least this many output positions per flat row (Ho x (W + 2*pw),
+# see numba_paths): below it, im2col + GEMM (module docstring; 7x7 planes with padding 1
+# give 63). The tests set it to 0 and to a huge value to check each path on every shape.
+DIRECT_MIN_POSITIONS = 128
 
 
-def _use_direct(C, sh, sw):
-    """Direct loops need stride 1: with stride 2 a single-channel im2col copies only
-    KH*KW/4 values per pixel, and BLAS then beat the strided loops 2.6x (32x1x64x64)."""
-    return C <= DIRECT_MAX_CHANNELS and sh == sw == 1
+def _use_direct(x_shape, w_shape, stride, padding, Ho):
+    """The rule: stride 1, padding smaller than the kernel (more would only add rows and
+    columns of zeros to every plane) and a flat row of DIRECT_MIN_POSITIONS."""
+    (sh, sw), (ph, pw) = stride, padding
+    KH, KW = w_shape[2], w_shape[3]
+    return (sh == sw == 1 and ph < KH and pw < KW
+            and Ho * (x_shape[3] + 2 * pw) >= DIRECT_MIN_POSITIONS)
 
 
 # ---------------------------------------------------------------- convolution
@@ -111,8 +120,8 @@ def conv2d_forward(x, w, b, stride=1, padding=0):
 
     x: (N, C, H, W), w: (F, C, KH, KW), b: (F,) -> y: (N, F, Ho, Wo).
 
-    Algorithm: C == 1 and stride 1, direct loops (``numba_conv.plane_forward`` or
-    ``row_forward``); otherwise the im2col gather (Numba), one GEMM
+    Algorithm (:func:`_use_direct`): stride 1, the direct loops over kernel taps
+    (``numba_conv.taps_forward``); otherwise the im2col gather (Numba), one GEMM
     ``w.reshape(F, C*KH*KW) @ cols`` (BLAS), and the result moved into NCHW plus bias.
     """
     x = _as(x, None, "x", "conv2d_forward")
@@ -127,7 +136,7 @@ def conv2d_forward(x, w, b, stride=1, padding=0):
     y = np.empty((N, F, Ho, Wo), dtype=x.dtype)
     if y.size == 0:
         return y
-    if _use_direct(C, sh, sw):
+    if _use_direct(x.shape, w.shape, (sh, sw), (ph, pw), Ho):
         _paths.direct_forward(x, w, b, ph, pw, y)
     else:
         with _blas_single_threaded():
@@ -149,8 +158,10 @@ def conv2d_backward(dy, x, w, stride=1, padding=0, need_dx=True):
 
     dy: (N, F, Ho, Wo) -> dx: (N, C, H, W), dw: (F, C, KH, KW), db: (F,).
 
-    Algorithm: C == 1 and stride 1, the forward's direct loops in reverse
-    (``plane_backward`` / ``row_backward``, one partial ``dw`` per sample summed in order).
+    Algorithm: where the forward ran the direct loops, ``dw`` by their dot products
+    (``numba_conv.taps_weight_grad``, one partial ``dw`` per fixed chunk of samples, added
+    in order) and ``dx`` by scattering ``dy`` back through the same windows
+    (``taps_input_grad``).
     Otherwise im2col again, ``dw = dY @ cols.T`` and ``dcols = W.T @ dY`` (BLAS), and the
     Numba col2im scatter-add of ``dcols`` into ``dx``. Deterministic: no two threads ever
     add into one element. ``need_dx=False`` (a first layer, whose input is the data)
@@ -169,7 +180,7 @@ def conv2d_backward(dy, x, w, stride=1, padding=0, need_dx=True):
     dx = np.zeros_like(x) if need_dx else None
     if dy.size == 0 or x.size == 0:
         return dx, np.zeros_like(w), db
-    if _use_direct(C, sh, sw):
+    if _use_direct(x.shape, w.shape, (sh, sw), (ph, pw), Ho):
         dw = _paths.direct_backward(dy, x, w, ph, pw, dx)
     else:
         with _blas_single_threaded():
@@ -342,8 +353,8 @@ def dense_backward(dy, x, w):
 def warmup(dtypes=("float32", "float64"), verbose=False):
     """Compile (or load from Numba's cache) every loop, for each dtype in ``dtypes``.
 
-    Runs each public kernel once on small inputs that take every algorithm (whole-plane
-    and row direct loops, im2col + GEMM, both pooling branches), so the first real
+    Runs each public kernel once on small inputs that take every algorithm (direct
+    loops, im2col + GEMM, both pooling branches), so the first real
     training step pays no JIT cost. The first call on a machine compiles (a few seconds
     per dtype); later processes load the cached machine code. Returns the seconds taken.
     """
@@ -353,11 +364,11 @@ def warmup(dtypes=("float32", "float64"), verbose=False):
     for name in dtypes:
         dt = np.dtype(name)
         rng = np.random.default_rng(0)
-        for C, H in ((1, 5), (1, 48), (2, 5)):       # planes, rows (48 x 50 > PLANE_MAX), GEMM
-            x = rng.standard_normal((1, C, H, H)).astype(dt)
-            w = rng.standard_normal((2, C, 3, 3)).astype(dt)
-            y = conv2d_forward(x, w, np.zeros(2, dt), 1, 1)
-            conv2d_backward(y, x, w, 1, 1)
+        for s in (1, 2):                              # direct loops, im2col + GEMM
+            x = rng.standard_normal((1, 2, 12, 12)).astype(dt)
+            w = rng.standard_normal((2, 2, 3, 3)).astype(dt)
+            y = conv2d_forward(x, w, np.zeros(2, dt), s, 1)
+            conv2d_backward(y, x, w, s, 1)
         for fwd, bwd in ((maxpool2d_forward, maxpool2d_backward),
                          (avgpool2d_forward, avgpool2d_backward)):
             bwd(fwd(x, 2), x, 2)

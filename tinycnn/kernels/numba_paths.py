@@ -5,6 +5,8 @@ here lay the data out the way that algorithm's loops (:mod:`numba_conv`) want it
 them on the thread pool (:func:`numba_runtime.split`) and write the results into the
 caller's arrays. Every scratch array comes from the reused workspace.
 """
+import functools
+
 import numpy as np
 
 from tinycnn.kernels import numba_conv as _conv
@@ -14,74 +16,112 @@ from tinycnn.kernels.numba_runtime import split as _split
 from tinycnn.kernels.numba_runtime import workspace as _ws
 
 
-def _pad(x, ph, pw, name="xp", width=None):
-    """Zero-padded copy of ``x`` in the workspace (``x`` itself when there is nothing to pad).
-
-    ``width`` widens the rows further on the right (more zeros), see ``LANES``.
-    """
+def _pad(x, ph, pw, name="xp"):
+    """Zero-padded copy of ``x`` in the workspace (``x`` itself when there is nothing to pad)."""
     N, C, H, W = x.shape
-    Wp = max(W + 2 * pw, width or 0)
-    if ph == 0 and Wp == W:
+    if ph == 0 and pw == 0:
         return x
-    xp = _ws.get(name, (N, C, H + 2 * ph, Wp), x.dtype)
+    xp = _ws.get(name, (N, C, H + 2 * ph, W + 2 * pw), x.dtype)
     xp.fill(0)
     xp[:, :, ph:ph + H, pw:pw + W] = x
     return xp
 
 
-# The row kernels run along output rows. LLVM vectorises such a loop in blocks (16 floats
-# here) and finishes the rest one element at a time, so 28-wide rows spent a large part of
-# their time in that scalar tail. Computing rows rounded up to a multiple of LANES -- zero
-# input columns on the right, the extra outputs cropped off -- took LeNet's conv1 from
-# 1.7 to 1.2 ms forward, 4.7 to 3.6 ms backward with the row kernels (before the plane
-# kernels took that case over); 8 and 32 were no better. Rows already a multiple of 16
-# are left alone.
+# ------------------------------------------------------- direct loops, by kernel taps
+
+# The direct loops (``numba_conv.taps_forward`` / ``taps_weight_grad``) work on flat rows of
+# padded planes and pass over them in blocks of BLOCK positions (16 KiB of float32 for the
+# four outputs of a pass: they stay in L1 on any image size). Every flat row is computed
+# to a multiple of LANES positions (zero inputs, outputs cropped): a loop LLVM vectorises
+# 16 floats at a time then has no scalar tail, which on resnet_mini's 7x7 planes (63
+# positions) made up a quarter of the time.
+BLOCK = 1024
 LANES = 16
+FILTERS, TAPS = 4, 3          # what one pass of the loops handles (see numba_conv)
 
 
-def _lanes(Wo):
-    return -(-Wo // LANES) * LANES
+def _up(n, m):
+    """``n`` rounded up to a multiple of ``m``."""
+    return -(-n // m) * m
 
 
-# Whole-plane direct loops (stride 1) while one output plane is at most this many
-# elements: then the plane stays in L1 across all taps. LeNet's conv1 (28 x 32): forward
-# 1.6 -> 0.9 ms, backward 3.0 -> 1.9 ms; for a 64 x 66 plane the row loops were as fast
-# forward and faster backward, for 224 x 226 clearly faster.
-PLANE_MAX = 2048
+def _place(dst, a, top, left):
+    """dst[..., top:top+H, left:left+W] = a and zeros around it -- without a first pass
+    of zeros over the part ``a`` overwrites (that pass cost ~15% of resnet_mini's convs)."""
+    H, W = a.shape[-2:]
+    dst[..., :top, :] = 0
+    dst[..., top + H:, :] = 0
+    dst[..., top:top + H, :left] = 0
+    dst[..., top:top + H, left + W:] = 0
+    dst[..., top:top + H, left:left + W] = a
 
 
-def _flat_planes(a, ph, pw, R, name):
-    """``a`` zero-padded, rows R wide, one spare row below; shape (N, C, (Hp + 1) * R)."""
+def tap_planes(a, top, left, R, rows, L, name):
+    """``a`` (N, C, H, W) in the flat tap layout of :mod:`numba_conv`: returns (af, P).
+
+    af[n, c*P + h*R + q] = a[n, c, h - top, q - left] (zero around it), P = rows * R, then
+    a zero tail long enough for every window the loops read: the tap offset ``C * P``
+    (see :func:`tap_offsets`) is a window of zeros.
+    """
     N, C, H, W = a.shape
-    Hp = H + 2 * ph
-    af = _ws.get(name, (N, C, (Hp + 1) * R), a.dtype)
-    af.fill(0)
-    af[:, :, :Hp * R].reshape(N, C, Hp, R)[:, :, ph:ph + H, pw:pw + W] = a
-    return af
+    P = rows * R
+    af = _ws.get(name, (N, C * P + L + R + LANES), a.dtype)
+    _place(af[:, :C * P].reshape(N, C, rows, R), a, top, left)
+    af[:, C * P:] = 0
+    return af, P
 
 
-def _use_plane(x, pw, Ho):
-    return Ho * (x.shape[3] + 2 * pw) <= PLANE_MAX
+@functools.lru_cache(maxsize=64)
+def tap_offsets(C, KH, KW, P, R, channel_fastest=False):
+    """offsets[k] = c*P + i*R + j: where the window of tap k = (c, i, j) starts.
+
+    Taps in the order of ``w.reshape(F, C*KH*KW)``'s columns, (c, i, j); or (i, j, c)
+    with ``channel_fastest`` (for :func:`numba_conv.taps_input_grad`, whose three windows
+    per pass must lie in different planes). Padded to a multiple of TAPS with ``C * P``,
+    the zero tail of :func:`tap_planes`: a padding tap (zero weights) reads zeros, so it
+    adds exact zeros even next to an inf.
+    """
+    c, i, j = np.meshgrid(np.arange(C), np.arange(KH), np.arange(KW), indexing="ij")
+    table = c * P + i * R + j
+    if channel_fastest:
+        table = table.transpose(1, 2, 0)
+    offsets = np.full(_up(C * KH * KW, TAPS), C * P, dtype=np.int64)
+    offsets[:C * KH * KW] = table.ravel()
+    offsets.flags.writeable = False          # cached: one table per layer shape
+    return offsets
+
+
+def tap_weights(w, name, channel_fastest=False):
+    """w (F, C, KH, KW) as the (F, K) matrix of the taps' weights, in the taps' order,
+    zero-padded to (a multiple of FILTERS, a multiple of TAPS)."""
+    F = w.shape[0]
+    K = w[0].size
+    wk = _ws.get(name, (_up(F, FILTERS), _up(K, TAPS)), w.dtype)
+    wk[F:] = 0
+    wk[:, K:] = 0
+    wk[:F, :K] = (w.transpose(0, 2, 3, 1) if channel_fastest else w).reshape(F, K)
+    return wk
 
 
 def direct_forward(x, w, b, ph, pw, y):
-    """Direct loops: whole planes when small and stride 1, else rows (fills y)."""
+    """y = bias + the sum of shifted windows times weights (stride 1; fills y).
+
+    Output (h, q) sits at position t = h*R + q of a flat row R = W + 2*pw wide; the loops
+    compute L positions (Ho*R rounded up to LANES) and y keeps the Wo real columns.
+    """
     N, F, Ho, Wo = y.shape
-    if _use_plane(x, pw, Ho):
-        R = x.shape[3] + 2 * pw
-        xf = _flat_planes(x, ph, pw, R, "xf")
-        yf = _ws.get("yf", (N, F, Ho, R), x.dtype)
-        _split(_conv.plane_forward, N, y.size * w[0].size, xf, w, b, R, yf.reshape(N, F, Ho * R))
-        y[...] = yf[..., :Wo]
-        return
-    Wq = _lanes(Wo)
-    xp = _pad(x, ph, pw, width=Wq - 1 + w.shape[3])
-    if Wq == Wo:
-        _split(_conv.row_forward, N, y.size * w[0].size, xp, w, b, y)
-    else:
-        yq = _ws.get("yq", (N, F, Ho, Wq), x.dtype)
-        _split(_conv.row_forward, N, yq.size * w[0].size, xp, w, b, yq)
-        y[...] = yq[..., :Wo]
+    C, H, W = x.shape[1:]
+    KH, KW = w.shape[2], w.shape[3]
+    R = W + 2 * pw
+    L = _up(Ho * R, LANES)
+    xf, P = tap_planes(x, ph, pw, R, H + 2 * ph, L, "xf")
+    wk = tap_weights(w, "wk")
+    bias = np.zeros(len(wk), x.dtype)
+    bias[:F] = b
+    yf = _ws.get("yf", (N, len(wk), L), x.dtype)
+    _split(_conv.taps_forward, N, yf.size * wk.shape[1], xf, tap_offsets(C, KH, KW, P, R),
+           wk, bias, BLOCK, yf)
+    y[...] = yf[:, :F, :Ho * R].reshape(N, F, Ho, R)[..., :Wo]
 
 
 # The im2col paths work on fixed chunks of the batch, about this many elements of
@@ -130,42 +170,51 @@ def _crop_into(dx, dxp, ph, pw):
         dx[...] = dxp[:, :, ph:ph + H, pw:pw + W]
 
 
-def direct_backward(dy, x, w, ph, pw, dx):
-    """Direct loops in reverse (planes or rows, as the forward); fills dx, returns dw.
+# The weight gradient sums over the batch: each fixed chunk of DW_SAMPLES samples adds into
+# its own partial dw, and the partials are added in chunk order -- the same sums for any
+# number of threads (the chunks depend on N only).
+DW_SAMPLES = 8
 
-    ``dx=None``: the input's gradient is not wanted (the first layer) -- only dw.
+
+def direct_backward(dy, x, w, ph, pw, dx):
+    """dw as the taps' dot products, dx by scattering dy back through the taps (fills dx,
+    returns dw). ``dx=None``: the input's gradient is not wanted (a first layer).
+
+    Both read ``dy`` in the forward's R-wide layout, with zeros at the junk positions.
+    (dx is also a plain convolution of dy padded by KH-1-ph, KW-1-pw with the flipped
+    kernel -- the same loop as the forward -- but for LeNet's conv2 that computes 3.4x the
+    products the scatter does: 0.69 against 0.45 ms.)
     """
     N, F, Ho, Wo = dy.shape
-    need_dx = dx is not None
-    dw_n = _ws.get("dw_n", (N,) + w.shape, x.dtype)
-    dw_n.fill(0)
-    if _use_plane(x, pw, Ho):
-        C, H, W = x.shape[1:]
-        R, Hp = W + 2 * pw, H + 2 * ph
-        xf = _flat_planes(x, ph, pw, R, "xf")
-        dyf = _pad(dy, 0, 0, name="dyf", width=R)    # zero junk columns add nothing
-        dxf = _ws.get("dxf", xf.shape if need_dx else (1, 1, 1), x.dtype)
+    C, H, W = x.shape[1:]
+    KH, KW = w.shape[2], w.shape[3]
+    R, Hp = W + 2 * pw, H + 2 * ph
+    L = _up(Ho * R, LANES)
+    xf, P = tap_planes(x, ph, pw, R, Hp, L, "xf")
+    dyf = _ws.get("dyf", (N, _up(F, FILTERS), L), x.dtype)
+    dyf[:, F:] = 0
+    dyf[:, :F, Ho * R:] = 0
+    _place(dyf[:, :F, :Ho * R].reshape(N, F, Ho, R), dy, 0, 0)
+    offsets = tap_offsets(C, KH, KW, P, R)
+    bounds = _fixed_chunks(N, DW_SAMPLES)
+    dwk = _ws.get("dwk", (len(bounds), dyf.shape[1], len(offsets)), x.dtype)
+    dwk.fill(0)
+
+    def chunk(k, lo, hi):
+        _conv.taps_weight_grad(dyf, xf, offsets, BLOCK, dwk[k], lo, hi)
+
+    _run_chunks(chunk, bounds, dyf.size * len(offsets))
+    dw = dwk[0].copy()
+    for k in range(1, len(bounds)):                           # in chunk order
+        dw += dwk[k]
+    if dx is not None:
+        dxf = _ws.get("dxf", xf.shape, x.dtype)
         dxf.fill(0)
-        _split(_conv.plane_backward, N, (1 + need_dx) * dyf.size * w[0].size,
-               dyf.reshape(N, F, Ho * R), xf, w, R, need_dx, dxf, dw_n)
-        if need_dx:
-            dx[...] = dxf[:, :, :Hp * R].reshape(N, C, Hp, R)[:, :, ph:ph + H, pw:pw + W]
-        return dw_n.sum(axis=0)
-    Wq = _lanes(Wo)
-    xp = _pad(x, ph, pw, width=Wq - 1 + w.shape[3])
-    dyq = _pad(dy, 0, 0, name="dyq", width=Wq)      # zero columns add nothing to dw, dx
-    if not need_dx:
-        dxp = _ws.get("dxp", (1, 1, 1, 1), x.dtype)
-    elif xp is x:
-        dxp = dx
-    else:
-        dxp = _ws.get("dxp", xp.shape, x.dtype)
-        dxp.fill(0)
-    _split(_conv.row_backward, N, (1 + need_dx) * dyq.size * w[0].size,
-           dyq, xp, w, need_dx, dxp, dw_n)
-    if need_dx:
-        _crop_into(dx, dxp, ph, pw)
-    return dw_n.sum(axis=0)
+        wk = tap_weights(w, "wk", channel_fastest=True)
+        _split(_conv.taps_input_grad, N, dyf.size * wk.shape[1], dyf,
+               tap_offsets(C, KH, KW, P, R, channel_fastest=True), wk, BLOCK, dxf)
+        dx[...] = dxf[:, :C * P].reshape(N, C, Hp, R)[:, :, ph:ph + H, pw:pw + W]
+    return np.ascontiguousarray(dw[:F, :C * KH * KW]).reshape(w.shape)
 
 
 def gemm_backward(dy, x, w, sh, sw, ph, pw, dx):
