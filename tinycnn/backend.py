@@ -59,4 +59,10 @@ def kernels(name=None):
     name = _current if name is None else name
     if name not in BACKENDS:
         raise ValueError(f"kernels: unknown backend {name!r}; expected one of {sorted(BACKENDS)}")
-    return importlib.import_module(BACKENDS[name])
+    module = _loaded.get(name)
+    if module is None:          # every layer call asks: import_module costs ~3 us a time
+        module = _loaded[name] = importlib.import_module(BACKENDS[name])
+    return module
+
+
+_loaded = {}    # backend name -> its imported kernel module

@@ -90,10 +90,13 @@ class SGD(Optimizer):
             if not p.trainable:  # frozen (layer.freeze()): no decay, no momentum, no update
                 continue
             g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
-            if self.momentum:
+            if self.momentum:                 # v = momentum * v + g, in place
                 v = self.velocity[k]
-                v = g.copy() if v is None else self.momentum * v + g
-                self.velocity[k] = v
+                if v is None:
+                    v = self.velocity[k] = g.copy()
+                else:
+                    v *= self.momentum
+                    v += g
                 g = g + self.momentum * v if self.nesterov else v
             p.data -= (self.lr * g).astype(p.data.dtype, copy=False)
 
