@@ -20,7 +20,9 @@ no temporary larger than one row:
 
 Sums run in float64 in a fixed order: ``acc[l]`` adds up position ``l`` of the N rows
 (independent lanes, so LLVM vectorises the loop without being allowed to reorder a single
-sum -- no ``fastmath``), then the L lanes are added in order. A channel is computed by one
+sum -- no ``fastmath``), then the L lanes are added in order. Measured on 64×16×28×28: one
+float64 running sum per channel took 0.43 ms (each add waits for the previous one), the
+lanes 0.05 ms, NumPy's float32 ``x.mean(axis=(0, 2, 3))`` 0.12 ms. A channel is computed by one
 thread from start to end; :func:`numba_runtime.split` shares out whole channels, so the
 result is bit-identical for any thread count.
 
@@ -39,6 +41,9 @@ shape           forward, training     backward, training    forward, eval
 Each of the passes above costs about what a copy of the array does (0.05 ms for the first
 shape), so a one-pass variance (sum and sum of squares together) would save at most one
 such pass -- not worth its cancellation when the mean is large.
+
+Start-up (same machine, Numba already started by another kernel): compiling the two loops
+took 0.4-0.6 s each on an empty cache; loading them from Numba's cache, ~5 ms + 3 ms.
 """
 import numpy as np
 from numba import njit
@@ -64,15 +69,13 @@ def forward_channels(x, gamma, beta, eps, training, mean, var, inv_std, y, lo, h
         if training:
             acc[:] = 0.0
             for n in range(N):
-                xr = x[n, c]
                 for l in range(L):
-                    acc[l] += xr[l]
+                    acc[l] += x[n, c, l]
             mu = acc.sum() / M
             acc[:] = 0.0
             for n in range(N):
-                xr = x[n, c]
                 for l in range(L):
-                    d = xr[l] - mu                   # float64: x's value minus the exact mean
+                    d = x[n, c, l] - mu                  # float64: x minus the exact mean
                     acc[l] += d * d
             mean[c] = mu
             var[c] = acc.sum() / M
@@ -85,9 +88,8 @@ def forward_channels(x, gamma, beta, eps, training, mean, var, inv_std, y, lo, h
         k[2] = beta[c] - (mean[c] - k[0]) * scale
         m, a, b = k[0], k[1], k[2]
         for n in range(N):
-            xr, yr = x[n, c], y[n, c]
             for l in range(L):
-                yr[l] = (xr[l] - m) * a + b          # in x's dtype: vectorised, no temporaries
+                y[n, c, l] = (x[n, c, l] - m) * a + b      # in x's dtype: vectorised
 
 
 @njit(cache=True, nogil=True)
@@ -109,11 +111,10 @@ def backward_channels(dy, x, gamma, mean, inv_std, training, need_dx, dx, dgamma
         acc_dy[:] = 0.0
         acc_dyx[:] = 0.0
         for n in range(N):
-            gr, xr = dy[n, c], x[n, c]
             for l in range(L):
-                g = np.float64(gr[l])
+                g = np.float64(dy[n, c, l])
                 acc_dy[l] += g
-                acc_dyx[l] += g * (xr[l] - mu)
+                acc_dyx[l] += g * (x[n, c, l] - mu)
         s = inv_std[c]
         sum_dy = acc_dy.sum()
         sum_dy_xhat = acc_dyx.sum() * s
@@ -126,9 +127,8 @@ def backward_channels(dy, x, gamma, mean, inv_std, training, need_dx, dx, dgamma
             k[0] = scale
             a = k[0]
             for n in range(N):
-                gr, dr = dy[n, c], dx[n, c]
                 for l in range(L):
-                    dr[l] = gr[l] * a
+                    dx[n, c, l] = dy[n, c, l] * a
             continue
         # dx = scale (dy - mean(dy)) - (x - mu) scale s mean(dy x_hat)
         #    = a dy - ((x - m) b + e),  m: mu rounded to x's dtype, e: the constant terms
@@ -139,9 +139,8 @@ def backward_channels(dy, x, gamma, mean, inv_std, training, need_dx, dx, dgamma
         k[3] = scale * sum_dy / M + (k[1] - mu) * slope
         a, m, b, e = k[0], k[1], k[2], k[3]
         for n in range(N):
-            gr, xr, dr = dy[n, c], x[n, c], dx[n, c]
             for l in range(L):
-                dr[l] = gr[l] * a - ((xr[l] - m) * b + e)
+                dx[n, c, l] = dy[n, c, l] * a - ((x[n, c, l] - m) * b + e)
 
 
 def _rows(a, dtype):
