@@ -98,7 +98,7 @@ class SGD(Optimizer):
                     v *= self.momentum
                     v += g
                 g = g + self.momentum * v if self.nesterov else v
-            p.data -= (self.lr * g).astype(p.data.dtype, copy=False)
+            p.data -= self.lr * g          # a Python float times an array keeps its dtype
 
 
 class Adam(Optimizer):

@@ -81,14 +81,11 @@ def tap_offsets(C, KH, KW, P, R, channel_fastest=False):
     return offsets
 
 
-def tap_weights(w, name, channel_fastest=False):
+def tap_weights(w, channel_fastest=False):
     """w (F, C, KH, KW) as the (F, K) matrix of the taps' weights, in the taps' order,
     zero-padded to (a multiple of FILTERS, a multiple of TAPS)."""
-    F = w.shape[0]
-    K = w[0].size
-    wk = _ws.get(name, (_up(F, FILTERS), _up(K, TAPS)), w.dtype)
-    wk[F:] = 0
-    wk[:, K:] = 0
+    F, K = w.shape[0], w[0].size
+    wk = _ws.framed(("wk", w.shape, channel_fastest), (_up(F, FILTERS), _up(K, TAPS)), w.dtype)
     wk[:F, :K] = (w.transpose(0, 2, 3, 1) if channel_fastest else w).reshape(F, K)
     return wk
 
@@ -105,8 +102,8 @@ def direct_forward(x, w, b, ph, pw, y):
     R = W + 2 * pw
     L = _up(Ho * R, LANES)
     xf, P = tap_planes(x, ph, pw, R, H + 2 * ph, L, "xf")
-    wk = tap_weights(w, "wk")
-    bias = np.zeros(len(wk), x.dtype)
+    wk = tap_weights(w)
+    bias = _ws.framed("bias", (len(wk),), x.dtype)      # zero for the padding filters
     bias[:F] = b
     yf = _ws.get("yf", (N, len(wk), L), x.dtype)
     _split(_conv.taps_forward, N, yf.size * wk.shape[1], xf, tap_offsets(C, KH, KW, P, R),
@@ -192,13 +189,15 @@ def direct_backward(dy, x, w, ph, pw, dx):
         _conv.taps_weight_grad(dyf, xf, offsets, BLOCK, dwk[k], lo, hi)
 
     _run_chunks(chunk, bounds, dyf.size * len(offsets))
-    dw = dwk[0].copy()
-    for k in range(1, len(bounds)):                           # in chunk order
-        dw += dwk[k]
+    dw = dwk[0]
+    if len(bounds) > 1:
+        dw = dw.copy()
+        for k in range(1, len(bounds)):                       # in chunk order
+            dw += dwk[k]
     if dx is not None:
         dxf = _ws.get("dxf", xf.shape, x.dtype)
         dxf.fill(0)
-        wk = tap_weights(w, "wk", channel_fastest=True)
+        wk = tap_weights(w, channel_fastest=True)
         _split(_conv.taps_input_grad, N, dyf.size * wk.shape[1], dyf,
                tap_offsets(C, KH, KW, P, R, channel_fastest=True), wk, BLOCK, dxf)
         dx[...] = dxf[:, :C * P].reshape(N, C, Hp, R)[:, :, ph:ph + H, pw:pw + W]

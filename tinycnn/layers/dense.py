@@ -6,6 +6,8 @@ Backward: :math:`dX = dY\,W`, :math:`dW = dY^T X`, :math:`db = \sum_n dY_{n,:}`.
 
 Flatten: (N, C, H, W) -> (N, C·H·W) in C order; backward reshapes ``dy`` back.
 """
+import math
+
 import numpy as np
 
 from tinycnn import backend
@@ -94,11 +96,11 @@ class Flatten(Layer):
 
     def backward(self, dy):
         shape = self._cached()
-        check_dy(self, dy, (shape[0], int(np.prod(shape[1:]))))
+        check_dy(self, dy, (shape[0], math.prod(shape[1:])))   # math.prod: np.prod of a tuple costs ~4 us
         return dy.reshape(shape)
 
     def output_shape(self, input_shape):
-        return (int(np.prod(input_shape)),)
+        return (math.prod(input_shape),)
 
     def receptive_window(self, input_shape):
         """``None``: the pixel grid ends here (each feature is still one input unit, but
