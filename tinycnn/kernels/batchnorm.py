@@ -26,8 +26,8 @@ Backward: :math:`\partial L/\partial\beta_c = \sum dy`,
 This module is the specification (the ``"reference"`` backend runs it); the ``"numba"``
 backend runs :mod:`tinycnn.kernels.numba_batchnorm`, same signatures, tested equal. Both
 take the statistics' sums in float64 (a plain float32 running sum over the 50,176 values of
-one 64×28×28 channel was off by 2-4e-6, about 50 times float32's resolution; float64 costs
-nothing measurable in loops that wait for memory), with the *two-pass* variance (mean
+one 64×28×28 channel was off by 2-4e-6, about 50 times float32's resolution; in the Numba
+loops a float64 summing pass over 64×16×28×28 took 0.058 ms against 0.044 ms in float32), with the *two-pass* variance (mean
 first, then the mean of squared deviations), which stays exact when the mean is large
 next to the spread. ``backward`` gets ``x`` and the statistics, not ``x_hat``: ``x_hat``
 is recomputed, so ``forward`` need not write (and keep) an extra array as large as ``x``.
