@@ -11,11 +11,13 @@ CNN uses, a branch with the window written out: with the loop bounds known, LLVM
 everything in registers (max-pool forward 0.87 -> 0.15 ms on LeNet's 64x6x28x28).
 The branch lives inside the same kernel, so it costs no extra compilation.
 
-Backward passes, when the windows tile the plane (stride == kernel, so no pixel is in two
-windows), *write* every covered pixel of ``dx`` once with ``=`` instead of adding into a
-zeroed ``dx``: the caller hands over an uninitialised array and zeroes only the rows and
-columns no window reaches. Each write is ``g + zero`` rather than ``g``, so a ``-0.0``
-gradient lands as ``+0.0``, bit for bit what ``0 + g`` gives in the reference.
+In the backward passes the 2x2 / stride-2 branch *writes* every pixel its windows cover
+once with ``=`` (the windows tile the plane: no pixel is in two of them) instead of adding
+into a zeroed ``dx``: the caller hands over an uninitialised array and zeroes only the
+rows and columns no window reaches. Each write is ``g + zero`` rather than ``g``, so a
+``-0.0`` gradient lands as ``+0.0``, bit for bit what ``0 + g`` gives in the reference.
+The general loops still add into a zeroed ``dx``: an ``=`` path there too made the
+kernels slower to compile (~0.1 s each, measured) for pool shapes few networks use.
 """
 import numpy as np
 from numba import njit
@@ -63,9 +65,9 @@ def maxpool_backward(dy, x, kh, kw, sh, sw, dx, lo, hi):
     The argmax is found again from ``x`` scanning the window in row-major order with the
     forward's test ``v > m or v != v``: ties go to the first maximum, a NaN beats any
     number and a later NaN replaces an earlier one (the last NaN wins), exactly as in the
-    reference and in PyTorch. Windows that tile the plane (``sh == kh and sw == kw``) are
-    written whole with ``=`` (``dx`` may hold anything there on entry); otherwise ``dx``
-    must be zero on entry and overlapping windows add up.
+    reference and in PyTorch. The 2x2 / stride-2 branch writes its windows whole with
+    ``=`` (``dx`` may hold anything there on entry); otherwise ``dx`` must be zero on
+    entry and overlapping windows add up.
     """
     Ho, Wo = dy.shape[1], dy.shape[2]
     zero = np.zeros(1, dx.dtype)[0]      # a zero of dx's dtype (``g * 0`` would be float64)
@@ -98,7 +100,6 @@ def maxpool_backward(dy, x, kh, kw, sh, sw, dx, lo, hi):
                     dx[p, 2 * h + 1, 2 * q] = gc
                     dx[p, 2 * h + 1, 2 * q + 1] = gd
         return
-    tiles = sh == kh and sw == kw
     for p in range(lo, hi):
         for h in range(Ho):
             for q in range(Wo):
@@ -109,10 +110,6 @@ def maxpool_backward(dy, x, kh, kw, sh, sw, dx, lo, hi):
                         v = x[p, h * sh + i, q * sw + j]
                         if v > best or v != v:
                             best, bi, bj = v, i, j
-                if tiles:
-                    for i in range(kh):
-                        for j in range(kw):
-                            dx[p, h * sh + i, q * sw + j] = zero
                 dx[p, h * sh + bi, q * sw + bj] += dy[p, h, q]
 
 
@@ -147,15 +144,16 @@ def avgpool_forward(x, kh, kw, sh, sw, area, y, lo, hi):
 def avgpool_backward(dy, kh, kw, sh, sw, area, dx, lo, hi):
     r"""dx[p, h*sh+i, q*sw+j] += dy[p,h,q] / area for every tap of the window (area = kh*kw).
 
-    Windows that tile the plane (``sh == kh and sw == kw``) are written with ``=`` (``dx``
-    may hold anything there on entry); otherwise ``dx`` must be zero on entry and
-    overlapping windows add up.
+    The 2x2 / stride-2 branch writes its windows with ``=`` (``dx`` may hold anything
+    there on entry); otherwise ``dx`` must be zero on entry and overlapping windows add up.
     """
     Ho, Wo = dy.shape[1], dy.shape[2]
-    zero = np.zeros(1, dx.dtype)[0]
     if kh == 2 and kw == 2 and sh == 2 and sw == 2:
         # ``=`` into an uninitialised dx, window written out: 0.26 -> 0.05 ms on
-        # 64x6x28x28 float32 (the general loop read-modify-wrote a zeroed dx)
+        # 64x6x28x28 float32 (the general loop read-modify-wrote a zeroed dx). The +0.0
+        # of dx's dtype is ``area - area``: ``np.zeros(1, dtype)[0]`` pulls in Numba's
+        # allocation code, ~0.1 s more compilation for this kernel (measured).
+        zero = area - area
         for p in range(lo, hi):
             for h in range(Ho):
                 for q in range(Wo):
@@ -165,14 +163,10 @@ def avgpool_backward(dy, kh, kw, sh, sw, area, dx, lo, hi):
                     dx[p, 2 * h + 1, 2 * q] = share
                     dx[p, 2 * h + 1, 2 * q + 1] = share
         return
-    tiles = sh == kh and sw == kw
     for p in range(lo, hi):
         for h in range(Ho):
             for q in range(Wo):
                 share = dy[p, h, q] / area
                 for i in range(kh):
                     for j in range(kw):
-                        if tiles:
-                            dx[p, h * sh + i, q * sw + j] = share + zero
-                        else:
-                            dx[p, h * sh + i, q * sw + j] += share
+                        dx[p, h * sh + i, q * sw + j] += share

@@ -19,6 +19,7 @@ __all__ = [
     "conv2d_forward", "conv2d_backward",
     "maxpool2d_forward", "maxpool2d_backward",
     "avgpool2d_forward", "avgpool2d_backward",
+    "relu_forward", "relu_backward",
     "dense_forward", "dense_backward",
 ]
 
@@ -189,6 +190,28 @@ def avgpool2d_backward(dy, x, kernel_size, stride=None):
         for j in range(kw):
             _tap(dx, i, j, sh, sw, Ho, Wo)[...] += share
     return dx
+
+
+# ---------------------------------------------------------------- ReLU
+
+def relu_forward(x):
+    r"""Rectified linear unit, element by element (any shape, dtype kept).
+
+    .. math:: y = \max(0, x)
+
+    A NaN stays NaN (``np.maximum`` propagates it).
+    """
+    return np.maximum(x, 0)
+
+
+def relu_backward(dy, x):
+    r"""Gradient of :func:`relu_forward`: ``dy`` passes where the input was positive.
+
+    .. math:: dx = dy \odot [x > 0]
+
+    The derivative at ``x = 0`` is taken as 0, as in PyTorch.
+    """
+    return dy * (x > 0)
 
 
 # ---------------------------------------------------------------- dense
