@@ -121,9 +121,10 @@ def measure(args):
     resnet_types = networks.per_type_ms()
     if torch is not None:
         resnet_types["torch"] = networks.torch_per_type_ms(torch)
-    log("start-up (fresh processes):")
-    startup_s = None if args.quick else startup.run(log=log)
-    warm = None if args.quick else startup.warmup_seconds()
+    startup_s = warm = None
+    if not args.quick:
+        log("start-up (fresh processes):")
+        startup_s, warm = startup.run(log=log), startup.warmup_seconds()
     result = {"threads": args.threads[0], "machine": machine.describe(args.threads[0], torch),
               "clock": "CPU time (time.process_time)" if args.cpu_time else "wall time",
               "have_torch": torch is not None, "shapes": shapes, "lenet": model,
