@@ -27,7 +27,8 @@
 # 3. NumPy vectorisation: the reference kernel loops over only the $K_H K_W$ kernel taps;
 # 4. Numba details: compile time, `cache=True`, `prange` threads;
 # 5. loop order and memory layout: why the innermost loop must walk contiguous memory;
-# 6. im2col + matrix multiply versus direct loops, and why tinycnn uses each where it does;
+# 6. im2col + matrix multiply versus direct loops: where the time goes, how tinycnn's direct
+#    kernels see every kernel tap as a shifted window, and why tinycnn uses each where it does;
 # 7. threads that hurt: BLAS on a busy 2-core machine;
 # 8. (if PyTorch is installed, full mode) how tinycnn compares with PyTorch.
 #
@@ -443,10 +444,12 @@ for (name, fn_name), t in layout.items():
 #
 # Our `conv_loops` has the three kernel loops $c, i, j$ innermost: for each output pixel
 # it gathers a small, scattered patch, and the innermost loop runs only $K_W = 5$ times —
-# too short to vectorise. tinycnn's `numba_conv.direct_forward` reorders the *same* sum
-# so that the innermost loop runs along one **output row** $q$: for a fixed tap
-# $(c, i, j)$, `y[n, f, h, :] += w[f, c, i, j] * xp[n, c, h + i, j : j + Wo]` — a long,
-# contiguous multiply-add that LLVM turns into SIMD instructions. Does the new order
+# too short to vectorise. Reorder the *same* sum so that the innermost loop runs along
+# one **output row** $q$: for a fixed tap $(c, i, j)$,
+# `y[n, f, h, :] += w[f, c, i, j] * xp[n, c, h + i, j : j + Wo]` — a long, contiguous
+# multiply-add that LLVM turns into SIMD instructions. (tinycnn's own direct kernels,
+# section 6, go one step further: their innermost loop runs along a whole flattened
+# image.) Does the new order
 # change the result? Floating-point addition is **not associative** — every addition
 # rounds its result, so $(a + b) + c$ and $a + (b + c)$ can differ in the last bit
 # (`(0.1 + 0.2) + 0.3 == 0.1 + (0.2 + 0.3)` is `False` in Python) — and a sum added up in
@@ -460,7 +463,7 @@ for (name, fn_name), t in layout.items():
 # bits, which is why comparisons between implementations use `assert_allclose` with a
 # tolerance. One more detail matters:
 # LLVM only vectorises the access `xp[..., q + j]` if it *knows* the step is 1, so the
-# stride-1 case gets its own copy of the inner loop (`numba_conv.py` does the same).
+# stride-1 case gets its own copy of the inner loop (`numba_conv.im2col` does the same).
 
 # %%
 @njit(cache=True)
@@ -542,15 +545,156 @@ print(f"im2col + GEMM == reference kernel to rounding: against our loops (float3
       f"{np.max(np.abs(y_taps)):.0f}) -- a GEMM is free to add each sum in its own order")
 
 # %% [markdown]
-# Which wins depends on the shape. The inner dimension of the GEMM is $C K_H K_W$: with
-# one input channel and a 5×5 kernel (LeNet's first layer) it is only 25, too short for
-# BLAS to shine, while im2col still copies the image 25 times. With 6 channels (LeNet's
-# second layer) it is 150, and BLAS pulls ahead. tinycnn's fast backend makes this
-# choice per call (`_use_direct` in `fast.py`: direct loops for few input channels and
-# stride 1, im2col + GEMM otherwise; its docstring gives the measured thresholds). Let us
-# measure both layers of LeNet-5, forward only, a batch of 64 (8 in fast mode), every
-# candidate on one thread (our loops are serial, BLAS has one thread here, and tinycnn's
-# own thread pool is set to one thread for the comparison), measured interleaved:
+# ### Where the time goes: the copy costs as much as the product
+#
+# It is tempting to think that the GEMM is all the work and the copy is a detail. Time
+# the two halves separately, on the LeNet-conv2-like problem of section 4:
+
+# %%
+Kb, Hob = wb.shape[2], xb.shape[2] - wb.shape[2] + 1        # conv2: no padding, so xp = x
+cols_b = np.empty((wb[0].size, len(xb) * Hob * Hob), np.float32)
+W2b = wb.reshape(len(wb), -1)
+Yb = np.empty((len(wb), cols_b.shape[1]), np.float32)
+halves = interleaved_medians({"im2col (the copy)": lambda: im2col(xb, Kb, Kb, 1, Hob, Hob, cols_b),
+                              "GEMM (BLAS, 1 thread)": lambda: np.matmul(W2b, cols_b, out=Yb)})
+print(f"conv {xb.shape} * {wb.shape}: cols is {cols_b.shape[0]} × {cols_b.shape[1]} "
+      f"({cols_b.nbytes / 2**20:.1f} MiB, {cols_b.size / xb.size:.0f}× the input)")
+for name, t in halves.items():
+    print(f"  {name:22s} {pretty(t):>9s}")
+print(f"  the GEMM runs at {2 * Yb.size * W2b.shape[1] / halves['GEMM (BLAS, 1 thread)'] / 1e9:.0f} GFLOP/s; "
+      f"the copy takes {halves['im2col (the copy)'] / sum(halves.values()):.0%} of the two")
+
+# %% [markdown]
+# The copy is not a detail. The study that led to tinycnn's current kernels found the
+# same with tinycnn's own, tuned im2col (measured on a 2-core AMD EPYC, Zen 5 with
+# AVX-512, one thread, CPU time, N = 64): for LeNet's conv2 im2col took 0.23 ms and the
+# GEMM 0.23 ms; for a 16 → 16 channel 3×3 layer on 28×28 images (`resnet_mini`'s first
+# stage) 1.95 ms and 3.44 ms — there the `cols` matrix is 27.6 MiB, far larger than the
+# 2 MiB L2 cache, so the GEMM streams it from memory. And the GEMM itself is not at its
+# best: with only $F = 16$ rows in $W$, each column of `cols` is used for 16 products
+# and then never again, so BLAS cannot reuse data the way it does for big square
+# matrices.
+#
+# With im2col + GEMM, tinycnn's multi-channel layers were *slower* than PyTorch's: LeNet's
+# conv2 forward took 2.4× PyTorch's time, the 16 → 16 layer 1.3× forward and backward
+# (measured as above; section 8 has the table). tinycnn's direct loops existed only for
+# one input channel. So the question became: can direct loops handle many channels
+# without paying for the copy?
+#
+# ### Every kernel tap is a shifted window
+#
+# The trick is a memory layout. Lay each sample's zero-padded planes end to end in one
+# flat row, every plane row $R = W + 2p$ values wide (one plane is $P = R\,(H + 2p)$
+# values), and number the outputs by their position $t = hR + q$ in the same row
+# pitch. Then the pixel that kernel tap $(c, i, j)$ multiplies for output $(h, q)$ is
+#
+# $$x^{pad}_{n,c,\,h+i,\,q+j} = x^{flat}_{n,\;cP + (h+i)R + (q+j)} = x^{flat}_{n,\;\underbrace{cP + iR + j}_{\text{offset of tap } (c,i,j)} \;+\; t}$$
+#
+# — for **every** output at once, the tap reads one contiguous window of the flat row,
+# shifted by its offset. A 5-wide padded plane ($R = 5$, one channel) and a 3×3 kernel
+# ($H_o = W_o = 3$):
+#
+# ```text
+#  padded plane
+#  a b c d e                       flat row: a b c d e f g h i j k l m n o p q r s t u v w x y
+#  f g h i j
+#  k l m n o                              t: 0 1 2 3 4 5 6 7 8 9 ...
+#  p q r s t            tap (0,0), offset 0: a b c d e f g h i j ...
+#  u v w x y            tap (0,1), offset 1: b c d e f g h i j k ...
+#                 tap (1,2), offset R+2 = 7: h i j k l m n o p q ...
+#                                            ^ t = 0, output (0, 0): a, b, ..., h, ... = its 3x3 patch
+#                                                  ^ t = 3, (h, q) = (0, 3): q >= Wo, junk
+# ```
+#
+# Output $t = 0$ gets $a, b, \dots, h, \dots$ — exactly its 3×3 patch. This is im2col's
+# matrix **without the copy**: row $(c, i, j)$ of `cols` is just the window at that
+# tap's offset. The price: positions $t = hR + q$ with $q \ge W_o$ (the last $R - W_o$
+# of every row) are computed too — a patch that wraps around into the next row — and
+# thrown away. The last window runs $K_W - 1$ values past the last plane, so the flat
+# row gets that many zeros at its end.
+
+# %%
+@njit(cache=True)
+def taps_loops(xf, offsets, wk, b, yf):
+    """yf[n, f, t] = b[f] + sum_k wk[f, k] * xf[n, offsets[k] + t]: one filter, one tap per pass."""
+    N, F, L = yf.shape
+    for n in range(N):
+        for f in range(F):
+            y = yf[n, f]
+            y[:] = b[f]
+            for k in range(len(offsets)):
+                window = xf[n, offsets[k]:offsets[k] + L]     # tap k: one shifted window
+                wv = wk[f, k]
+                for t in range(L):
+                    y[t] += wv * window[t]
+
+
+def conv_taps(x, w, b, padding=0):
+    """Stride-1 convolution by shifted windows of the flat padded planes (then crop the junk)."""
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    R, rows = W + 2 * padding, H + 2 * padding
+    P = rows * R                                      # one padded plane, flattened
+    Ho, Wo = rows - KH + 1, R - KW + 1
+    xf = np.zeros((N, C * P + KW - 1), x.dtype)       # planes end to end, KW-1 zeros after
+    xf[:, :C * P].reshape(N, C, rows, R)[:, :, padding:padding + H, padding:padding + W] = x
+    c, i, j = np.meshgrid(np.arange(C), np.arange(KH), np.arange(KW), indexing="ij")
+    offsets = (c * P + i * R + j).ravel()             # in the order of w.reshape(F, C*KH*KW)
+    yf = np.empty((N, F, Ho * R), x.dtype)            # positions t = h*R + q
+    taps_loops(xf, offsets, w.reshape(F, -1), b, yf)
+    return yf.reshape(N, F, Ho, R)[..., :Wo]          # keep the Wo real columns
+
+
+for pad in (0, 2):
+    np.testing.assert_allclose(conv_taps(xb, wb, bb, pad), reference.conv2d_forward(xb, wb, bb, 1, pad),
+                               rtol=1e-4, atol=1e-4)
+R_b = xb.shape[3]
+print(f"conv_taps == reference kernel (padding 0 and 2); conv2 computes {Hob * R_b} positions per "
+      f"output plane and keeps {Hob * Hob} ({1 - Hob / R_b:.0%} junk)")
+
+# %% [markdown]
+# `taps_loops` is short and readable, but it does one multiply-add per two loads
+# (`y[t]`, `window[t]`) and one store. tinycnn's `numba_conv.taps_forward` is the same
+# loop with one change, **register blocking**: each pass of the innermost loop handles
+# **four filters and three taps**. It loads three windows' values once and uses each for
+# four filters, and it loads and stores each of four outputs once for three taps:
+#
+# ```python
+# for t in range(T):
+#     ut, vt, zt = u[t], v[t], z[t]              # three taps' windows
+#     y0[t] += a0 * ut + a1 * vt + a2 * zt       # x four filters: 12 multiply-adds
+#     y1[t] += b0 * ut + b1 * vt + b2 * zt       #   per 7 loads and 4 stores
+#     y2[t] += c0 * ut + c1 * vt + c2 * zt
+#     y3[t] += d0 * ut + d1 * vt + d2 * zt
+# ```
+#
+# The line `ut, vt, zt = u[t], v[t], z[t]` looks redundant and is not. Without it, LLVM
+# must load `u[t]` again after the store to `y0[t]`: for all it knows, `y0` and `u` could
+# be views of the same memory (they are not, but both are just float arrays), so the
+# store might have changed it. Loading into local variables *before* any store says the
+# values cannot change. Measured on the EPYC above (one thread, CPU time, medians of 21
+# interleaved rounds, the kernel alone at N = 64):
+#
+# | LeNet's conv2 forward (6 → 16, 5×5, 14×14) | kernel time | useful GFLOP/s |
+# |---|---|---|
+# | one filter × one tap per pass (as `taps_loops`) | 1.68 ms | 18 |
+# | four filters × three taps, windows re-read after the stores | 0.64 ms | 48 |
+# | four filters × three taps, windows loaded first (`taps_forward`) | 0.31 ms | 98 |
+#
+# (For the 16 → 16 3×3 layer on 28×28: 5.03, 2.87 and 1.58 ms.) Two more details from the
+# same study: every flat row is computed to a multiple of 16 positions, so the loop that
+# LLVM vectorises 16 floats at a time has no scalar remainder; and the zero frame around
+# the planes is written once and kept between calls (only the interior is rewritten).
+# The backward pass uses the same windows: $dw_{f,(c,i,j)}$ is a dot product of
+# $dy_{n,f,\cdot}$ with the tap's window (twelve dot products per pass,
+# `taps_weight_grad`), and $dx$ is the adjoint — $dy \cdot w$ scattered back through the
+# same windows (`taps_input_grad`; its taps are ordered $(i, j, c)$ so that the three
+# windows of a pass lie in three different planes and never overlap).
+#
+# Now the race, on both layers of LeNet-5, forward only, a batch of 64 (8 in fast mode),
+# every candidate on one thread (our loops are serial, BLAS has one thread here, and
+# tinycnn's own thread pool is set to one thread for the comparison), measured
+# interleaved:
 
 # %%
 N_BATCH = 8 if FAST else 64
@@ -567,6 +711,7 @@ for label, (N, C, H, W, F, K, pad) in shapes.items():
         "direct, taps innermost": lambda: conv_with(conv_loops, xs, ws, bs, 1, pad),
         "direct, rows innermost": lambda: conv_with(conv_loops_rows, xs, ws, bs, 1, pad),
         "im2col + GEMM": lambda: conv_im2col(xs, ws, bs, 1, pad),
+        "shifted windows, 1×1": lambda: conv_taps(xs, ws, bs, pad),
         "tinycnn fast": lambda: fast.conv2d_forward(xs, ws, bs, 1, pad),
     }
     for name, fn in candidates.items():
@@ -580,7 +725,7 @@ tc.set_num_threads(pool_threads)
 
 from matplotlib.ticker import FormatStrFormatter, NullFormatter
 
-fig, axes = plt.subplots(1, len(table), figsize=(12, 3.6), sharey=True, layout="constrained")
+fig, axes = plt.subplots(1, len(table), figsize=(12, 3.8), sharey=True, layout="constrained")
 for ax, (label, row) in zip(axes, table.items()):
     ms = np.array(list(row.values())) * 1e3
     ax.barh(list(row), ms, color="tab:blue")
@@ -598,16 +743,95 @@ show(fig, "07_conv_timings")
 # %% [markdown]
 # Things to notice in your own numbers:
 #
-# * reordering the loops (rows innermost) always helps the direct convolution;
-# * on conv2 (150-long GEMM rows) im2col + GEMM beats both of our direct loops clearly;
-# * on conv1 our simple im2col + GEMM keeps up with (or beats) our row-innermost direct
-#   loop despite its 25× copy. Our loop is the plain version: tinycnn's own direct kernels
-#   (`numba_conv.py`) add `fastmath` reassociation, rows padded to a multiple of 16
-#   floats so no scalar tail is left, and whole-plane loops for small images — enough to
-#   make direct loops the better choice for one input channel in `fast.py`'s
-#   measurements (compare the `tinycnn fast` row; `fast.py`'s docstring; `benchmarks/`);
+# * reordering the loops (rows innermost) always helps the textbook direct convolution;
+# * on conv2 (150-long GEMM rows) our simple im2col + GEMM beats both textbook loops
+#   clearly, despite its copy;
+# * the shifted-windows loop `conv_taps` still does one multiply-add per two loads and a
+#   store, like the row-innermost loop, but its inner loop runs along a whole plane
+#   (896 positions for conv1, 140 for conv2) instead of one 28- or 10-wide row, and it
+#   copies nothing: it should beat both textbook loops by far, and im2col + GEMM on
+#   conv1. On conv2 the GEMM should still win — the layout alone is not enough;
+# * `tinycnn fast` is that layout with register blocking (four filters × three taps per
+#   pass), `fastmath` reassociation and rows padded to a multiple of 16: on both layers
+#   it should be the fastest row, well ahead of im2col + GEMM (the table in
+#   `benchmarks/RESULTS.md` has the same comparison at batch 64 for more shapes);
 # * the NumPy reference kernel is respectable — 25 large `einsum` calls — and far easier
 #   to read, which is why it is the *specification* the fast kernels are tested against.
+#
+# ### Where direct loops lose: junk columns, tiny planes, stride 2
+#
+# The shifted windows compute all $R = W + 2p$ positions of every output row and keep
+# only $W_o = R - K_W + 1$ of them. How much of the work is thrown away, for every
+# convolution of LeNet-5 and `resnet_mini`, and which algorithm `fast.conv2d_forward`
+# picks (`fast._use_direct`, the rule stated in the code):
+
+# %%
+convs = {   # (C, H, W, F, K, stride, padding)
+    "LeNet conv1: 1×28×28 → 6, k5 p2": (1, 28, 28, 6, 5, 1, 2),
+    "LeNet conv2: 6×14×14 → 16, k5": (6, 14, 14, 16, 5, 1, 0),
+    "resnet_mini: 16×28×28 → 16, k3 p1": (16, 28, 28, 16, 3, 1, 1),
+    "resnet_mini: 32×14×14 → 32, k3 p1": (32, 14, 14, 32, 3, 1, 1),
+    "resnet_mini: 64×7×7 → 64, k3 p1": (64, 7, 7, 64, 3, 1, 1),
+    "resnet_mini: 16×28×28 → 32, k3 p1 s2": (16, 28, 28, 32, 3, 2, 1),
+}
+print(f"{'':38s} {'kept / computed positions':>26s}   fast.conv2d_forward uses")
+for label, (C, H, W, F, K, s, p) in convs.items():
+    Ho, Wo = (H + 2 * p - K) // s + 1, (W + 2 * p - K) // s + 1
+    computed = (H + 2 * p - K + 1) * (W + 2 * p)     # every stride-1 position of every flat row
+    direct = fast._use_direct((1, C, H, W), (F, C, K, K), (s, s), (p, p), Ho)
+    print(f"{label:38s} {Ho * Wo:5d} / {computed:4d} = {Ho * Wo / computed:4.0%}        "
+          f"{'direct, shifted windows' if direct else 'im2col + GEMM'}")
+
+# %% [markdown]
+# Three cases stay with im2col + GEMM:
+#
+# * **Stride 2.** The windows trick needs neighbouring outputs to read neighbouring
+#   inputs. With stride 2 it would compute every stride-1 position and keep a quarter of
+#   them (the last row above: 4× the work plus the junk), while im2col copies exactly the
+#   patches the strided outputs need.
+# * **Padding at least the kernel size** only adds rows and columns of zeros to every
+#   plane — more junk — and is rare.
+# * **Tiny planes.** On `resnet_mini`'s last stage (7×7 images, padding 1) a flat output
+#   row has only 63 positions, 49 of them real. The kernel's fixed costs per pass —
+#   slicing the windows, loading twelve weights, starting the loop — are paid for very
+#   few positions, while the GEMM, with $F = 64$ rows and $C K_H K_W = 576$ columns, is
+#   large enough for BLAS to run well. The rule therefore asks for at least
+#   `fast.DIRECT_MIN_POSITIONS` (128) positions per flat row: 14×14 planes (224) qualify,
+#   7×7 (63) do not. The tests set this threshold to 0 and to a huge value to run every
+#   shape through both paths, and so can we — the 7×7 layer, forward, both ways:
+
+# %%
+x7, w7, b7 = make_problem(N_BATCH, 64, 7, 7, 64, 3)
+threshold = fast.DIRECT_MIN_POSITIONS
+
+
+def conv7(min_positions):
+    """fast.conv2d_forward on the 7×7 layer with the rule's threshold set to ``min_positions``."""
+    fast.DIRECT_MIN_POSITIONS = min_positions       # 0: direct whenever stride 1; huge: never
+    try:
+        return fast.conv2d_forward(x7, w7, b7, 1, 1)
+    finally:
+        fast.DIRECT_MIN_POSITIONS = threshold
+
+
+tc.set_num_threads(1)
+try:
+    np.testing.assert_allclose(conv7(0), conv7(10**9), rtol=1e-4, atol=1e-3)
+    seven = interleaved_medians({"direct (forced)": lambda: conv7(0), "im2col + GEMM": lambda: conv7(10**9)})
+finally:
+    tc.set_num_threads(pool_threads)
+print(f"64×7×7 → 64, k3 p1, N = {N_BATCH}, forward: " +
+      ", ".join(f"{name} {pretty(t)}" for name, t in seven.items()))
+
+# %% [markdown]
+# Measured on the EPYC above (one thread, CPU time, N = 64, medians of 21 interleaved
+# rounds): forward 3.35 ms direct against 2.38 ms with im2col + GEMM, backward 7.72
+# against 4.72 ms. (In fast mode the batch is 8, so fixed costs per call weigh more and
+# your numbers may differ.)
+#
+# The junk is also why LeNet's conv2 is the hardest case for the direct loops: 29% of
+# what they compute is thrown away (14 positions per row, 10 kept: the table above),
+# against 12% for conv1 and 7% for the 28×28 `resnet_mini` layers.
 #
 # ## 7. When threads hurt: BLAS on a busy machine
 #
@@ -666,8 +890,13 @@ print(f"two threads vs one: median ×{blas['2']['median'] / blas['1']['median']:
 #
 # PyTorch's CPU convolutions call heavily optimised libraries (oneDNN among them),
 # written for large layers and many cores. If PyTorch is installed (it is optional;
-# tinycnn never needs it), full mode times a forward + backward pass of both LeNet
-# convolutions and, as a bonus, checks that the two libraries compute the same gradients.
+# tinycnn never needs it), full mode times the forward pass, and a forward + backward
+# pass, of both LeNet convolutions and of `resnet_mini`'s 16 → 16 layer, and, as a bonus,
+# checks that the two libraries compute the same gradients. conv1 is a network's first
+# layer: nobody needs the gradient of its input (the data), so neither library computes
+# it (`need_dx=False` in tinycnn — what a `Conv2D` gets when it is the first layer and the
+# training loop calls `model.backward(dy, input_grad=False)` — and an input without
+# `requires_grad` in PyTorch).
 #
 # For a like-for-like comparison **both** libraries get one thread: `torch.set_num_threads(1)`
 # for PyTorch; `tc.set_num_threads(1)` for tinycnn's own thread pool (which splits a batch
@@ -694,11 +923,14 @@ if torch is not None:
     blas_threads = sorted({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"})
     print(f"threads during the timing: PyTorch {torch.get_num_threads()}, tinycnn pool {fast.get_num_threads()}, "
           f"BLAS {blas_threads}")
-    for label, (N, C, H, W, F, K, pad) in shapes.items():
+    torch_shapes = dict(shapes, **{"resnet_mini: 16×28×28 → 16, k3 p1": (N_BATCH, 16, 28, 28, 16, 3, 1)})
+    for label, (N, C, H, W, F, K, pad) in torch_shapes.items():
         xs, ws, bs = make_problem(N, C, H, W, F, K)
         ys = fast.conv2d_forward(xs, ws, bs, 1, pad)
         dys = np.random.default_rng(2).standard_normal(ys.shape).astype(np.float32)
-        xt, wt, bt = (torch.tensor(v, requires_grad=True) for v in (xs, ws, bs))
+        need_dx = C > 1                                 # conv1 is a first layer: no dx
+        xt = torch.tensor(xs, requires_grad=need_dx)
+        wt, bt = (torch.tensor(v, requires_grad=True) for v in (ws, bs))
 
         def torch_step():
             for t in (xt, wt, bt):
@@ -707,28 +939,60 @@ if torch is not None:
 
         def tinycnn_step():
             fast.conv2d_forward(xs, ws, bs, 1, pad)
-            return fast.conv2d_backward(dys, xs, ws, 1, pad)
+            return fast.conv2d_backward(dys, xs, ws, 1, pad, need_dx=need_dx)
+
+        def torch_forward():
+            with torch.no_grad():
+                return torch.nn.functional.conv2d(xt, wt, bt, padding=pad)
 
         torch_step()
         dx, dw, db = tinycnn_step()
+        assert (dx is None) == (xt.grad is None) == (not need_dx)
         for ours, theirs in ((dx, xt.grad), (dw, wt.grad), (db, bt.grad)):
-            np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-3, atol=1e-3)
-        timed = interleaved_medians({"tinycnn": tinycnn_step, "PyTorch": torch_step})
-        t_ours, t_torch = timed["tinycnn"], timed["PyTorch"]
-        print(f"{label}: forward+backward  tinycnn {pretty(t_ours)}, PyTorch {pretty(t_torch)} "
-              f"(tinycnn time / PyTorch time = {t_ours / t_torch:.2f}); gradients agree")
+            if ours is not None:
+                np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(ys, torch_forward().numpy(), rtol=1e-3, atol=1e-3)
+        timed = interleaved_medians({"tinycnn forward": lambda: fast.conv2d_forward(xs, ws, bs, 1, pad),
+                                     "PyTorch forward": torch_forward,
+                                     "tinycnn step": tinycnn_step, "PyTorch step": torch_step})
+        print(f"{label} (N = {N}{'' if need_dx else ', no dx'}): gradients agree")
+        for part in ("forward", "step"):
+            t_ours, t_torch = timed[f"tinycnn {part}"], timed[f"PyTorch {part}"]
+            print(f"  {'forward' if part == 'forward' else 'forward+backward':16s} tinycnn {pretty(t_ours):>9s}, "
+                  f"PyTorch {pretty(t_torch):>9s}   tinycnn time / PyTorch time = {t_ours / t_torch:.2f}")
     blas_limit.restore_original_limits()
     torch.set_num_threads(torch_threads_before)
     tc.set_num_threads(tc_threads_before)
 
 # %% [markdown]
 # Which library is faster depends on the layer and the machine — read the ratios above
-# (below 1: tinycnn is faster). At LeNet's sizes each call does little arithmetic, so
-# fixed costs per call (checks, memory allocation, dispatch through layers of general
-# code) weigh as much as the arithmetic itself; a small library specialised for these
-# shapes can keep up with, or beat, a general one on some layers, and fall behind on
-# others. The large-layer, many-core regime that the big libraries are built for is
-# where they pull away — try a batch of 512 and 64 channels.
+# (below 1: tinycnn is faster). Here is what the direct design changed, measured on the
+# 2-core AMD EPYC of section 6 (one thread each, CPU time, N = 64, float32, medians of
+# 21 interleaved rounds; "before" is tinycnn just before the shifted-windows kernels:
+# direct loops for one input channel, im2col + GEMM for more):
+#
+# | layer | forward, ms: before / now / PyTorch | backward, ms: before / now / PyTorch |
+# |---|---|---|
+# | LeNet conv1, 1 → 6, 5×5, 28×28 (no $dx$) | 0.40 / 0.25 / 0.37 | 0.45 / 0.27 / 0.35 |
+# | LeNet conv2, 6 → 16, 5×5, 14×14 | 0.49 / 0.46 / 0.20 | 1.11 / 0.91 / 1.07 |
+# | `resnet_mini`, 16 → 16, 3×3, 28×28 | 3.55 / 2.16 / 2.80 | 7.03 / 4.33 / 5.52 |
+# | `resnet_mini`, 64 → 64, 3×3, 7×7 (im2col + GEMM) | 2.44 / 2.42 / 1.09 | 5.03 / 4.90 / 2.44 |
+#
+# Shifted windows made the 28×28 layers faster than PyTorch, forward and backward, and
+# conv2's backward too. Two rows are still slower. conv2's forward is 2.3× PyTorch's
+# time: 29% of what the direct loops compute there is junk, and PyTorch's forward
+# (oneDNN) runs at about 150 GFLOP/s on this machine. The 7×7 layer stays on
+# im2col + GEMM (section 6), where PyTorch is twice as fast. A training step is more than
+# its convolutions (pooling, ReLU, the dense layers, the optimizer, per-call overheads),
+# so the ratios that count are those of whole networks: `benchmarks/RESULTS.md` has them,
+# for LeNet-5 and `resnet_mini`, with a per-layer breakdown of where the time goes.
+#
+# At LeNet's sizes each call does little arithmetic, so fixed costs per call (checks,
+# memory allocation, dispatch through layers of general code) weigh as much as the
+# arithmetic itself; a small library specialised for these shapes can beat a general
+# one on some layers and fall behind on others. The large-layer, many-core regime that
+# the big libraries are built for is where they pull away — try a batch of 512 and 64
+# channels.
 
 # %% [markdown]
 # For the full story — more shapes, memory use, compile times, threads — run the
@@ -745,7 +1009,17 @@ if torch is not None:
 # * `cache=True` saves compilation across runs; `prange` splits independent iterations
 #   over threads (write to disjoint outputs: no races, deterministic results).
 # * The innermost loop should walk contiguous memory, and be long enough to vectorise.
-# * im2col + GEMM wins when $C K_H K_W$ is large; direct loops win for one input channel.
+# * Measure the pieces before optimising: in im2col + GEMM the copy cost as much as the
+#   matrix product.
+# * A layout can remove a copy: with the padded planes flattened, every kernel tap is one
+#   shifted window of the same array (im2col's matrix without the copy), at the price of
+#   junk outputs at the end of every row.
+# * Keep data in registers: four filters × three taps per pass of the inner loop, and
+#   values loaded into local variables before any store (otherwise LLVM must assume the
+#   store changed them) — together several times faster than one tap at a time.
+# * Choose per shape, by a rule written in the code (`fast._use_direct`): shifted windows
+#   for stride 1 and rows of at least 128 positions; im2col + GEMM for stride 2 and tiny
+#   planes.
 # * Compare like with like: the same code (a `prange` kernel on one thread, not a different
 #   serial function), the same thread limits for every library, measurements interleaved.
 # * More threads are not always faster: on a busy machine a small two-thread BLAS call can
