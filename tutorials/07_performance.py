@@ -565,15 +565,15 @@ print(f"  the GEMM runs at {2 * Yb.size * W2b.shape[1] / halves['GEMM (BLAS, 1 t
       f"the copy takes {halves['im2col (the copy)'] / sum(halves.values()):.0%} of the two")
 
 # %% [markdown]
-# The copy is not a detail. The study that led to tinycnn's current kernels found the
-# same with tinycnn's own, tuned im2col (measured on a 2-core AMD EPYC, Zen 5 with
+# The copy is not a detail, and not only in our naive version: tinycnn's own im2col
+# (`numba_conv.im2col`) shows the same (measured on a 2-core AMD EPYC, Zen 5 with
 # AVX-512, one thread, CPU time, N = 64): for LeNet's conv2 im2col took 0.23 ms and the
 # GEMM 0.23 ms; for a 16 → 16 channel 3×3 layer on 28×28 images (`resnet_mini`'s first
 # stage) 1.95 ms and 3.44 ms — there the `cols` matrix is 27.6 MiB, far larger than the
-# 2 MiB L2 cache, so the GEMM streams it from memory. And the GEMM itself is not at its
-# best: with only $F = 16$ rows in $W$, each column of `cols` is used for 16 products
-# and then never again, so BLAS cannot reuse data the way it does for big square
-# matrices.
+# 2 MiB L2 cache, so the GEMM reads it from the slower L3 cache. And the GEMM itself is
+# not at its best: with only $F = 16$ rows in $W$, each value of `cols` is used for 16
+# products and then never again, so BLAS cannot reuse data the way it does for big
+# square matrices.
 #
 # With im2col + GEMM, tinycnn's multi-channel layers were *slower* than PyTorch's: LeNet's
 # conv2 forward took 2.4× PyTorch's time, the 16 → 16 layer 1.3× forward and backward
@@ -681,15 +681,16 @@ print(f"conv_taps == reference kernel (padding 0 and 2); conv2 computes {Hob * R
 # | four filters × three taps, windows re-read after the stores | 0.64 ms | 48 |
 # | four filters × three taps, windows loaded first (`taps_forward`) | 0.31 ms | 98 |
 #
-# (For the 16 → 16 3×3 layer on 28×28: 5.03, 2.87 and 1.58 ms.) Two more details from the
-# same study: every flat row is computed to a multiple of 16 positions, so the loop that
+# (For the 16 → 16 3×3 layer on 28×28: 5.03, 2.87 and 1.58 ms.) Two more details of
+# `numba_paths`: every flat row is computed to a multiple of 16 positions, so the loop that
 # LLVM vectorises 16 floats at a time has no scalar remainder; and the zero frame around
 # the planes is written once and kept between calls (only the interior is rewritten).
 # The backward pass uses the same windows: $dw_{f,(c,i,j)}$ is a dot product of
 # $dy_{n,f,\cdot}$ with the tap's window (twelve dot products per pass,
 # `taps_weight_grad`), and $dx$ is the adjoint — $dy \cdot w$ scattered back through the
-# same windows (`taps_input_grad`; its taps are ordered $(i, j, c)$ so that the three
-# windows of a pass lie in three different planes and never overlap).
+# same windows (`taps_input_grad`; its taps are ordered $(i, j, c)$ so that, with three
+# or more input channels, the three windows of a pass lie in three different planes and
+# never overlap).
 #
 # Now the race, on both layers of LeNet-5, forward only, a batch of 64 (8 in fast mode),
 # every candidate on one thread (our loops are serial, BLAS has one thread here, and
