@@ -5,10 +5,11 @@ def fmt(v, spec=".2f"):
     return "-" if v is None else format(v, spec)
 
 
-def shape_table(shapes, have_torch):
+def shape_table(shapes, have_torch, peak=None):
+    """Per-shape rows; ``peak``: the machine's measured GEMM GFLOP/s (``efficiency.gemm_peak``)."""
     head = ("| shape (N, C×H×W → F, k, s, p) | backend | fwd ms | fwd+bwd ms | GFLOP/s fwd+bwd "
-            "| speed vs torch (fwd / fwd+bwd) | peak MiB | JIT cold / warm s |")
-    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|"]
+            "| % of GEMM peak | speed vs torch (fwd / fwd+bwd) | peak MiB | JIT cold / warm s |")
+    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in shapes:
         N, C, H, W, F, K, s, p = row["dims"]
         name = f"{row['shape']} (N={N})"
@@ -21,9 +22,22 @@ def shape_table(shapes, have_torch):
             jit = "-"
             if label == "numba" and row.get("jit_cold_s") is not None:
                 jit = f"{row['jit_cold_s']:.2f} / {row['jit_warm_s']:.2f}"
+            share = "-" if not peak else f"{100 * gflops / peak:.0f}%"
             lines.append(f"| {name} | {label} | {r['fwd_ms']:.3f} | {r['fb_ms']:.3f} | "
-                         f"{gflops:.2f} | {ratio} | {fmt(r.get('peak_mib'), '.1f')} | {jit} |")
+                         f"{gflops:.2f} | {share} | {ratio} | {fmt(r.get('peak_mib'), '.1f')} "
+                         f"| {jit} |")
             name = ""
+    return "\n".join(lines)
+
+
+def memory_table(rows):
+    """Resident memory a training step needs (``efficiency.step_memory``), both frameworks."""
+    lines = ["| model | batch | tinycnn MiB | torch MiB | process RSS before the steps, "
+             "tinycnn / torch MiB |", "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['case']} | {r['batch']} | {r['ours_mib']:.1f} | "
+                     f"{fmt(r['torch_mib'], '.1f')} | {r['ours_rss_mib']:.0f} / "
+                     f"{fmt(r['torch_rss_mib'], '.0f')} |")
     return "\n".join(lines)
 
 
@@ -142,6 +156,16 @@ def compile_lines(run):
     return "\n".join(out)
 
 
+def gemm_line(gemm):
+    """The measured GEMM peak the per-shape table's "% of GEMM peak" refers to."""
+    if not gemm:
+        return ""
+    torch = f", PyTorch {gemm['torch']:.0f}" if gemm.get("torch") else ""
+    return (f"Measured GEMM peak on this run's threads (1024×1024×1024 float32 matrix product, "
+            f"`benchmarks/efficiency.py`): NumPy's BLAS {gemm['numpy']:.0f}{torch} GFLOP/s; "
+            f"*% of GEMM peak* divides a row's GFLOP/s by the larger ({gemm['peak']:.0f}).\n\n")
+
+
 def markdown_report(runs):
     """The whole RESULTS.md from one or more runs (one per thread count)."""
     head, parts = runs[0], []
@@ -166,7 +190,8 @@ def markdown_report(runs):
             title += "\n\n" + "\n".join(load)
         parts += [
             f"## Convolution kernels, float32 -- {title}\n\n"
-            + shape_table(r["shapes"], r["have_torch"]),
+            + gemm_line(r.get("gemm_peak"))
+            + shape_table(r["shapes"], r["have_torch"], (r.get("gemm_peak") or {}).get("peak")),
             f"## LeNet-5 (forward + loss + backward + SGD step) -- {t} thread(s)\n\n"
             + lenet_table(r["lenet"], r["have_torch"]),
         ]
@@ -208,6 +233,16 @@ def markdown_report(runs):
                     "seconds) and adds its own overhead: compare the shares and the order of "
                     "magnitude, not single ms.\n\n"
                     + type_table(r["resnet_types"]["torch"], torch=True))
+    if head.get("memory"):
+        parts.append(
+            "## Memory per training step\n\n"
+            "Resident memory the steps of the real batch need on top of what the process "
+            "holds (`benchmarks/efficiency.py`): a fresh process per framework and model builds "
+            "the model, takes two steps on a batch of 2 (compiling, starting the allocators), "
+            "resets the kernel's peak-RSS counter and takes five steps; the number is that peak "
+            "minus the resident size before. tinycnn keeps its scratch buffers (one padded "
+            "layout per convolution geometry) between steps; PyTorch's allocator keeps freed "
+            "blocks.\n\n" + memory_table(head["memory"]))
     parts += [
         "GFLOP/s counts 2·N·F·Ho·Wo·C·K² per forward and 3× that for forward+backward. "
         "Peak MiB: NumPy allocations of one forward+backward traced by tracemalloc, the numba "

@@ -100,6 +100,7 @@ def import_torch(args):
 def measure(args):
     """One full run with this process's thread settings; results to ``args.child`` (JSON)."""
     import conv_shapes
+    import efficiency
     import lenet
     import networks
     import startup
@@ -121,15 +122,21 @@ def measure(args):
     resnet_types = networks.per_type_ms()
     if torch is not None:
         resnet_types["torch"] = networks.torch_per_type_ms(torch)
-    startup_s = warm = None
+    log("GEMM peak:")
+    gemm = efficiency.gemm_peak(torch, clock=conv_shapes.CLOCK)
+    log(f"  GEMM 1024^3 float32: NumPy {gemm['numpy']:.0f} GFLOP/s"
+        + (f", PyTorch {gemm['torch']:.0f} GFLOP/s" if gemm["torch"] else ""))
+    startup_s = warm = memory = None
     if not args.quick:
+        log("memory per training step (fresh processes):")
+        memory = efficiency.step_memory(torch is not None, log=log)
         log("start-up (fresh processes):")
         startup_s, warm = startup.run(log=log), startup.warmup_seconds()
     result = {"threads": args.threads[0], "machine": machine.describe(args.threads[0], torch),
               "clock": "CPU time (time.process_time)" if args.cpu_time else "wall time",
               "have_torch": torch is not None, "shapes": shapes, "lenet": model,
               "lenet_layers": layers, "networks": nets, "resnet_types": resnet_types,
-              "startup": startup_s, "warmup": warm}
+              "startup": startup_s, "warmup": warm, "gemm_peak": gemm, "memory": memory}
     with open(args.child, "w") as f:
         json.dump(result, f, indent=1)
     return 0
