@@ -133,7 +133,7 @@ def cmd_train(args):
     started = time.perf_counter()
     if tc.get_backend() == "numba":
         print("compiling the Numba kernels (cached after the first run) ...", flush=True)
-        tc.warmup(dtypes=(model.dtype.name,))
+        tc.warmup(model=model, x=x_train[:args.batch_size])    # only the kernels it calls
     opt = optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=args.weight_decay)
     history = model.fit(x_train, y_train, loss=losses.SoftmaxCrossEntropy(), optimizer=opt,
                         epochs=args.epochs, batch_size=args.batch_size, validation_data=(x_val, y_val),
