@@ -29,7 +29,7 @@ class Workspace(threading.local):
         key = (name, dtype)
         buf = self.buffers.get(key)
         if buf is None or buf.size < size:
-            buf = np.empty(size, dtype=dtype)
+            buf = aligned_empty(size, dtype)
             self.buffers[key] = buf
         return buf[:size].reshape(shape)
 
@@ -44,8 +44,22 @@ class Workspace(threading.local):
         key = ("framed", key, tuple(shape), np.dtype(dtype))
         buf = self.buffers.get(key)
         if buf is None:
-            buf = self.buffers[key] = np.zeros(shape, dtype=dtype)
+            buf = self.buffers[key] = aligned_empty(math.prod(shape), dtype).reshape(shape)
+            buf.fill(0)
         return buf
+
+
+ALIGN = 64     # bytes: one cache line, one AVX-512 vector
+
+
+def aligned_empty(size, dtype):
+    """An uninitialised 1-D array of ``size`` elements whose data starts on an ALIGN-byte
+    boundary. NumPy only promises 16 bytes; the direct convolution loop ran ~20% slower
+    on outputs 16-48 bytes past a 64-byte boundary (LeNet's conv2: 0.38 against 0.31 ms)."""
+    dtype = np.dtype(dtype)
+    raw = np.empty(size * dtype.itemsize + ALIGN, dtype=np.uint8)
+    start = -raw.ctypes.data % ALIGN
+    return raw[start:start + size * dtype.itemsize].view(dtype)
 
 
 workspace = Workspace()
