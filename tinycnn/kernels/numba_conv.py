@@ -188,15 +188,19 @@ def im2col(xp, KH, KW, sh, sw, Ho, Wo, cols, lo, hi):
         for c in range(C):
             for i in range(KH):
                 for j in range(KW):
-                    r = (c * KH + i) * KW + j
+                    col = cols[(c * KH + i) * KW + j, m]      # tap (c, i, j), sample n
                     for h in range(Ho):
-                        hh = h * sh + i
+                        row = xp[n, c, h * sh + i]
+                        # Unsigned indices: Numba then drops the fix-up it adds for
+                        # negative indices (wraparound), which kept these short loops
+                        # from vectorising -- 15-45% of im2col's time on resnet_mini's
+                        # 7x7 and stride-2 layers. The stride-1 case has its own loop.
                         if sw == 1:
                             for q in range(Wo):
-                                cols[r, m, h * Wo + q] = xp[n, c, hh, j + q]
+                                col[np.uint64(h * Wo + q)] = row[np.uint64(j + q)]
                         else:
                             for q in range(Wo):
-                                cols[r, m, h * Wo + q] = xp[n, c, hh, j + q * sw]
+                                col[np.uint64(h * Wo + q)] = row[np.uint64(j + q * sw)]
 
 
 @njit(cache=True, nogil=True)
@@ -214,12 +218,12 @@ def col2im(dcols, KH, KW, sh, sw, Ho, Wo, dxp, lo, hi):
         for c in range(C):
             for i in range(KH):
                 for j in range(KW):
-                    r = (c * KH + i) * KW + j          # read row r of dcols in order
+                    dcol = dcols[(c * KH + i) * KW + j, m]    # read in order
                     for h in range(Ho):
-                        hh = h * sh + i
-                        if sw == 1:
+                        drow = dxp[n, c, h * sh + i]
+                        if sw == 1:                           # unsigned: see im2col
                             for q in range(Wo):
-                                dxp[n, c, hh, j + q] += dcols[r, m, h * Wo + q]
+                                drow[np.uint64(j + q)] += dcol[np.uint64(h * Wo + q)]
                         else:
                             for q in range(Wo):
-                                dxp[n, c, hh, j + q * sw] += dcols[r, m, h * Wo + q]
+                                drow[np.uint64(j + q * sw)] += dcol[np.uint64(h * Wo + q)]
