@@ -39,7 +39,8 @@ class Workspace(threading.local):
         For layouts that are zeros around an interior the caller rewrites on every call
         (padded planes): the key names the whole geometry, so the frame is zeroed once,
         when the array is made, instead of on every call (on resnet_mini's 28x28 planes
-        that zeroing was a tenth of a convolution).
+        that zeroing was a tenth of a convolution). One array per geometry in use is kept
+        until :func:`clear_workspace`.
         """
         key = ("framed", key, tuple(shape), np.dtype(dtype))
         buf = self.buffers.get(key)
