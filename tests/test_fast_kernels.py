@@ -295,15 +295,16 @@ def test_every_conv_path_equals_reference(path, case, dtype, seed):
     rng = np.random.default_rng(seed)
     x, w, b = conv_arrays(case, dtype, rng)
     s, p = case["stride"], case["padding"]
-    saved = fast.DIRECT_MIN_POSITIONS, numba_paths.BLOCK
+    saved = fast.DIRECT_MIN_POSITIONS, fast.DIRECT_MAX_CHANNELS, numba_paths.BLOCK
     fast.DIRECT_MIN_POSITIONS = 10**9 if path == "gemm" else 0
-    numba_paths.BLOCK = 16 if path == "direct in blocks" else saved[1]
+    fast.DIRECT_MAX_CHANNELS = 10**9
+    numba_paths.BLOCK = 16 if path == "direct in blocks" else saved[2]
     try:
         y = fast.conv2d_forward(x, w, b, s, p)
         got = fast.conv2d_backward(y, x, w, s, p)
         first_layer = fast.conv2d_backward(y, x, w, s, p, need_dx=False)
     finally:
-        fast.DIRECT_MIN_POSITIONS, numba_paths.BLOCK = saved
+        fast.DIRECT_MIN_POSITIONS, fast.DIRECT_MAX_CHANNELS, numba_paths.BLOCK = saved
     assert_close(y, reference.conv2d_forward(x, w, b, s, p), f"conv2d_forward [{path}] {case}")
     for name, g, r in zip(("dx", "dw", "db"), got, reference.conv2d_backward(y, x, w, s, p)):
         assert_close(g, r, f"conv2d_backward {name} [{path}] {case}")

@@ -12,19 +12,21 @@ from Numba's on-disk cache) on first use, once per dtype -- or ahead of time by
 Which algorithm, and why (measured on the project's 2-core Zen 5 EPYC, float32, one
 thread, CPU time; the numbers are in ``benchmarks/RESULTS.md``):
 
-* **Stride 1: direct loops over the kernel taps** (``numba_conv.taps_forward``), for any
-  number of channels. The input planes are laid flat so that every tap (c, i, j) is one
+* **Stride 1: direct loops over the kernel taps** (``numba_conv.taps_forward``), up to
+  32 input channels. The input planes are laid flat so that every tap (c, i, j) is one
   shifted window of the same array -- im2col's matrix without the copy -- and each pass
   of the inner loop multiplies three windows into four filters' outputs, in registers.
   The backward pass reads the same windows: dot products for ``dw``, a scatter for
   ``dx``. Whole calls, batch 64, against im2col + BLAS on the same shape: LeNet's conv2
   0.36 / 0.76 ms forward / backward against 0.45 / 1.01 ms; resnet_mini's 16->16 3x3 on
   28x28 1.49 / 3.83 against 3.14 / 6.43 ms.
-* **Stride > 1, tiny planes, or padding >= kernel size: im2col + BLAS GEMM.** With
-  stride 2 the direct loops would compute 4x the outputs they keep; on a 7x7 plane
-  (resnet_mini's last stage: 64 -> 64) the flat rows are so short that the loops' set-up
-  outweighs them (3.35 / 7.72 ms forward / backward against 2.38 / 4.72 ms for GEMM). The gather
-  (im2col) and the scatter-add of the backward pass (col2im) stay Numba loops.
+* **Stride > 1, tiny planes, many channels, or padding >= kernel size: im2col + BLAS
+  GEMM.** From 64 input channels the GEMM's long inner dimension lets BLAS match or beat
+  the loops (:data:`DIRECT_MAX_CHANNELS`). With stride 2 the direct loops would compute
+  4x the outputs they keep; on a 7x7 plane the flat rows are so short that the loops'
+  set-up outweighs them (resnet_mini's last stage, 64 -> 64: 3.35 / 7.72 ms forward /
+  backward against 2.38 / 4.72 ms for GEMM). The gather (im2col) and the scatter-add of
+  the backward pass (col2im) stay Numba loops.
 * **Dense: BLAS** (``x @ w.T``), as in the reference: it is one GEMM already.
 
 Threads: the Numba loops are serial ``nogil`` functions; ``numba_runtime.split`` runs them
@@ -98,16 +100,22 @@ def _check_dy(dy, shape, kernel):
 
 # The direct loops need at least this many output positions per flat row (Ho x (W + 2*pw),
 # see numba_paths): below it, im2col + GEMM (module docstring; 7x7 planes with padding 1
-# give 63). The tests set it to 0 and to a huge value to check each path on every shape.
+# give 63). And at most this many input channels: with more, the GEMM's inner dimension
+# C*KH*KW is long enough for BLAS to outrun the loops. Measured (one thread, CPU time,
+# forward + backward 3x3, direct / GEMM time): 16 -> 16 on 28x28 0.60, 32 -> 32 on 14x14
+# 0.74, 64 -> 64 on 14x14 1.04, on 16x16 1.13, on 28x28 1.00; 64 -> 64 on 8x8 1.73.
+# The tests set both to extremes to check each path on every shape.
 DIRECT_MIN_POSITIONS = 128
+DIRECT_MAX_CHANNELS = 32
 
 
 def _use_direct(x_shape, w_shape, stride, padding, Ho):
     """The rule: stride 1, padding smaller than the kernel (more would only add rows and
-    columns of zeros to every plane) and a flat row of DIRECT_MIN_POSITIONS."""
+    columns of zeros to every plane), at most DIRECT_MAX_CHANNELS input channels and a flat
+    row of DIRECT_MIN_POSITIONS."""
     (sh, sw), (ph, pw) = stride, padding
     KH, KW = w_shape[2], w_shape[3]
-    return (sh == sw == 1 and ph < KH and pw < KW
+    return (sh == sw == 1 and ph < KH and pw < KW and x_shape[1] <= DIRECT_MAX_CHANNELS
             and Ho * (x_shape[3] + 2 * pw) >= DIRECT_MIN_POSITIONS)
 
 
