@@ -569,15 +569,15 @@ print(f"  the GEMM runs at {2 * Yb.size * W2b.shape[1] / halves['GEMM (BLAS, 1 t
 # (`numba_conv.im2col`) shows the same (measured on a 2-core AMD EPYC, Zen 5 with
 # AVX-512, one thread, CPU time, N = 64): for LeNet's conv2 im2col took 0.23 ms and the
 # GEMM 0.23 ms; for a 16 → 16 channel 3×3 layer on 28×28 images (`resnet_mini`'s first
-# stage) 1.95 ms and 3.44 ms — there the `cols` matrix is 27.6 MiB, far larger than the
-# 2 MiB L2 cache, so the GEMM reads it from the slower L3 cache. And the GEMM itself is
+# stage) 1.95 ms and 3.44 ms — there the `cols` matrix is 27.6 MiB, far larger than a
+# core's 1 MiB L2 cache, so the GEMM reads it from the slower L3 cache. And the GEMM itself is
 # not at its best: with only $F = 16$ rows in $W$, each value of `cols` is used for 16
 # products and then never again, so BLAS cannot reuse data the way it does for big
 # square matrices.
 #
 # With im2col + GEMM, tinycnn's multi-channel layers were *slower* than PyTorch's: LeNet's
-# conv2 forward took 2.4× PyTorch's time, the 16 → 16 layer 1.3× forward and backward
-# (measured as above; section 8 has the table). tinycnn's direct loops existed only for
+# conv2 forward took 2.6× PyTorch's time, the 16 → 16 layer's 2.8× (measured as above;
+# section 8 has the table). tinycnn's direct loops existed only for
 # one input channel. So the question became: can direct loops handle many channels
 # without paying for the copy?
 #
@@ -688,9 +688,11 @@ print(f"conv_taps == reference kernel (padding 0 and 2); conv2 computes {Hob * R
 # The backward pass uses the same windows: $dw_{f,(c,i,j)}$ is a dot product of
 # $dy_{n,f,\cdot}$ with the tap's window (twelve dot products per pass,
 # `taps_weight_grad`), and $dx$ is the adjoint — $dy \cdot w$ scattered back through the
-# same windows (`taps_input_grad`; its taps are ordered $(i, j, c)$ so that, with three
-# or more input channels, the three windows of a pass lie in three different planes and
-# never overlap).
+# same windows (`taps_input_grad`; its taps are ordered $(i, j, c)$, channel fastest, and
+# the channels are padded to a multiple of three with zero weights, so that the three
+# windows a pass writes lie in three different planes and never overlap — with one input
+# channel they overlapped, and LLVM's run-time overlap check sent the loop to its slow
+# scalar version).
 #
 # Now the race, on both layers of LeNet-5, forward only, a batch of 64 (8 in fast mode),
 # every candidate on one thread (our loops are serial, BLAS has one thread here, and
@@ -977,24 +979,29 @@ if torch is not None:
 # Which library is faster depends on the layer and the machine — read the ratios above
 # (below 1: tinycnn is faster). Here is what the direct design changed, measured on the
 # 2-core AMD EPYC of section 6 (one thread each, CPU time, N = 64, float32, medians of
-# 21 interleaved rounds; "before" is tinycnn just before the shifted-windows kernels:
-# direct loops for one input channel, im2col + GEMM for more):
+# 21 calls; "before" is tinycnn at the start of this work — direct loops for one input
+# channel, im2col + GEMM for more — run in its own process, alternating with "now";
+# PyTorch timed as in the cell above, in a separate process):
 #
-# | layer | forward, ms: before / now / PyTorch | backward, ms: before / now / PyTorch |
+# | layer | forward, ms: before / now / PyTorch | forward + backward, ms: before / now / PyTorch |
 # |---|---|---|
-# | LeNet conv1, 1 → 6, 5×5, 28×28 (no $dx$) | 0.40 / 0.25 / 0.37 | 0.45 / 0.27 / 0.35 |
-# | LeNet conv2, 6 → 16, 5×5, 14×14 | 0.49 / 0.46 / 0.20 | 1.11 / 0.91 / 1.07 |
-# | `resnet_mini`, 16 → 16, 3×3, 28×28 | 3.55 / 2.16 / 2.80 | 7.03 / 4.33 / 5.52 |
-# | `resnet_mini`, 64 → 64, 3×3, 7×7 (im2col + GEMM) | 2.44 / 2.42 / 1.09 | 5.03 / 4.90 / 2.44 |
+# | LeNet conv1, 1 → 6, 5×5, 28×28 (no $dx$) | 0.38 / 0.20 / 0.32 | 0.79 / 0.44 / 0.64 |
+# | LeNet conv2, 6 → 16, 5×5, 14×14 | 0.46 / 0.36 / 0.18 | 1.46 / 1.12 / 1.12 |
+# | `resnet_mini`, 16 → 16, 3×3, 28×28 | 3.09 / 1.46 / 1.10 | 9.12 / 5.26 / 8.6–9.0 |
+# | `resnet_mini`, 64 → 64, 3×3, 7×7 (im2col + GEMM) | 2.33 / 1.95 / 0.95 | 6.81 / 5.93 / 3.05 |
 #
-# Shifted windows made the 28×28 layers faster than PyTorch, forward and backward, and
-# conv2's backward too. Two rows are still slower. conv2's forward is 2.3× PyTorch's
-# time: 29% of what the direct loops compute there is junk, and PyTorch's forward
-# (oneDNN) runs at about 150 GFLOP/s on this machine. The 7×7 layer stays on
-# im2col + GEMM (section 6), where PyTorch is twice as fast. A training step is more than
-# its convolutions (pooling, ReLU, the dense layers, the optimizer, per-call overheads),
-# so the ratios that count are those of whole networks: `benchmarks/RESULTS.md` has them,
-# for LeNet-5 and `resnet_mini`, with a per-layer breakdown of where the time goes.
+# The shifted windows cut the 28×28 layers' time by about 45% and made conv1 faster
+# than PyTorch; conv2 now ties with it over forward + backward. PyTorch's forward is still faster on
+# the multi-channel layers — twice as fast on conv2, where 29% of what the direct loops
+# compute is junk — and PyTorch's forward + backward of the 16 → 16 layer varied between
+# processes on this machine (8.6–9.0 ms in stand-alone processes, 4.6 ms in one full run
+# of this tutorial), so compare your own printout rather than this table. The 7×7 layer
+# stays on im2col + GEMM (section 6), where PyTorch is twice as fast (the copy's
+# unsigned-index loops took its time from 2.33 to 1.95 ms forward). A training step is
+# more than its convolutions (pooling, ReLU, the dense layers, the optimizer, per-call
+# overheads), so the ratios that count are those of whole networks:
+# `benchmarks/RESULTS.md` has them, for LeNet-5, the lesion CNN and `resnet_mini`, with a
+# per-layer breakdown of where the time goes.
 #
 # At LeNet's sizes each call does little arithmetic, so fixed costs per call (checks,
 # memory allocation, dispatch through layers of general code) weigh as much as the
