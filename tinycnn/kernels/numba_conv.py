@@ -144,9 +144,11 @@ def taps_input_grad(dyf, offsets, wk, block, dxf, lo, hi):
 
     The adjoint of :func:`taps_forward`: every product w[f,c,i,j] * xp[n,c,h+i,q+j] of the
     forward sum sends dy[n,f,h,q] * w[f,c,i,j] back to the pixel it read. Each pass adds
-    four filters into three windows. The three windows of a pass must not overlap, so the
-    caller orders the taps (i, j, c) -- channel fastest: three planes, disjoint windows --
-    and ``dyf`` has zeros at the junk positions (they scatter exact zeros).
+    four filters into three windows. The three windows of a pass should not overlap (if
+    they do, the result is still right, but LLVM's run-time check then picks the scalar
+    loop), so the caller orders the taps (i, j, c) -- channel fastest -- with the channels
+    padded to a multiple of three: three planes, disjoint windows. ``dyf`` has zeros at
+    the junk positions (they scatter exact zeros).
     """
     F4, L = dyf.shape[1], dyf.shape[2]
     K3 = wk.shape[1]
