@@ -102,7 +102,7 @@ def direct_forward(x, w, b, ph, pw, y):
     L = _up(Ho * R, LANES)
     xf, P = tap_planes(x, ph, pw, R, H + 2 * ph, L, "xf")
     wk = tap_weights(w)
-    bias = _ws.framed("bias", (len(wk),), x.dtype)      # zero for the padding filters
+    bias = _ws.framed("bias", (len(wk),), x.dtype)      # rows past F: padding filters, cropped
     bias[:F] = b
     yf = _ws.get("yf", (N, len(wk), L), x.dtype)
     _split(_conv.taps_forward, N, yf.size * wk.shape[1], xf, tap_offsets(C, KH, KW, P, R),
