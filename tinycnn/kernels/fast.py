@@ -312,10 +312,11 @@ def avgpool2d_backward(dy, x, kernel_size, stride=None):
 # ReLU only streams memory, so a thread hand-off pays late. Measured (wall time, 1 against
 # 2 threads, shared 2-core Zen 5): 2 threads were slower up to 1.2M elements (LeNet's first
 # ReLU at batch 256: 0.08 against 0.10 ms forward); from 1.6M on the backward gained
-# (0.21 -> 0.13 ms), the forward stayed even. Ten elements count as one unit of
-# ``split``'s work: the loops are split from 2M elements on, the same cut for any thread
-# count (each element is computed alike whoever runs it).
-RELU_ELEMENTS_PER_WORK = 10
+# (0.21 -> 0.13 ms), the forward stayed even. Two elements count as one unit of
+# ``split``'s work (``numba_runtime.SPLIT_MIN_WORK``, 1M): the loops are split from 2M
+# elements on, the same cut for any thread count (each element is computed alike
+# whoever runs it).
+RELU_ELEMENTS_PER_WORK = 2
 
 
 def _relu_work(x):
