@@ -178,7 +178,11 @@ def markdown_report(runs):
         + f"; the first ({head['threads']} threads) is the headline run. On a shared machine "
         "(load average above the number of cores, see below) only the 1-thread run is fair: "
         "a multi-threaded pool then waits for descheduled threads, PyTorch's spinning OpenMP "
-        "pool most of all.",
+        "pool most of all. Even on a quiet machine the multi-threaded rows favour PyTorch: "
+        "its OpenMP threads keep spinning after each of its calls and slow tinycnn's next "
+        "calls in the same process (LeNet b64 on two threads, measured alternating: 2.02-2.06 "
+        "ms alone, 2.03-2.47 ms after PyTorch's blocks; with OMP_WAIT_POLICY=PASSIVE 2.09 ms, "
+        "but PyTorch's own step 2.0-2.7x slower, so the benchmark leaves it unset).",
         "## Machine\n\n" + head["machine"]
         + f"\n- clock: {head.get('clock', 'wall time')} of every timed call",
     ]
