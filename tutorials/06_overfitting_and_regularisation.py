@@ -508,8 +508,9 @@ for name in names[1:]:
 #   baseline's: it monitors the loss, which bottoms out before the accuracy stops
 #   improving (exercise 5).
 # * **Combinations:** weight decay + shift and all four together have the two lowest
-#   validation losses; all four has the smallest gap and the lowest calibration error, and
-#   is the setting chosen below.
+#   validation losses, close to each other (0.210 ± 0.020 and 0.217 ± 0.018 in our full
+#   run: which one is lower is within the noise, and section 8 takes the lower one); all
+#   four has the smallest gap and the lowest calibration error.
 #
 # %%
 if not FAST:
@@ -544,6 +545,13 @@ print(f"chosen by mean validation loss: {chosen!r}: validation accuracy {pm(resu
 assert np.all(test_acc > (0.2 if FAST else 0.9))
 
 # %% [markdown]
+# In our full run the chosen setting was weight decay + shift: validation accuracy
+# 0.945 ± 0.005, test accuracy 0.949 ± 0.004 over the five seeds. The optimism does not
+# show here: we chose among only eight settings, by the loss rather than the accuracy, and
+# whatever bias that adds is lost in the noise of 1,000 test digits (binomial standard
+# error about ±0.007). The more settings one tries on the same validation digits, the
+# larger it grows.
+#
 # ## Summary
 #
 # * Overfitting = training accuracy far above validation accuracy; the validation loss

@@ -18,10 +18,12 @@
 # momentum 0.9, cosine schedule, batch 32, 40 epochs. Each answer trains a few variants
 # with a few seeds and reports mean ± standard deviation over seeds.
 #
-# Full mode trains about fifty small LeNets (several minutes on a 2-core machine).
+# Full mode trains 40 small LeNets (80 CPU seconds with the kernels of this version; 3
+# minutes of wall-clock time on a busy 2-core machine).
 # `TINYCNN_FAST=1` trains on 100 digits for 2 epochs with two seeds: the code runs, but the
 # numbers are noise, so the claims are asserted in full mode only; the numbers quoted in
-# the text are from a full run.
+# the text are from a full run with the kernels of this version (their rounding differs
+# from earlier versions', which moved some results by up to half a point).
 
 # %%
 import os
@@ -108,11 +110,11 @@ data0 = split()
 #   the others as well.
 #
 # Measured (full mode, 3 seeds on the tutorial's split; seed 0 on 3 splits): baseline
-# validation accuracy 0.929 ± 0.004 over seeds, 0.918 ± 0.008 over splits; with shifts
-# 0.945 ± 0.008 over seeds, 0.946 ± 0.003 over splits; binomial standard error 0.008.
-# All three are of the same size, half a point to one point — and with three runs each,
-# a standard deviation is itself only known to within about ±50 %, so "0.004 vs 0.008"
-# is no real difference. What the numbers do say: none of these noise sources is small
+# validation accuracy 0.929 ± 0.003 over seeds, 0.918 ± 0.009 over splits; with shifts
+# 0.945 ± 0.008 over seeds, 0.947 ± 0.005 over splits; binomial standard error 0.008.
+# All three are of the same size, a third of a point to one point — and with three runs
+# each, a standard deviation is itself only known to within about ±50 %, so "0.003 vs
+# 0.009" is no firm difference. What the numbers do say: none of these noise sources is small
 # next to the others, so a result quoted from one run on one split is uncertain by about
 # a point; and the benefit of the shifts (1.5–3 points) is larger than that — shifts beat
 # the baseline on every split.
@@ -140,8 +142,9 @@ if not FAST:
 #
 # `transforms.Compose([RandomShift(2), RandomRotation(10)])` applies both, with fresh
 # random draws for every batch. Measured (full mode, 3 seeds): shifts 0.945 ± 0.008,
-# shifts + rotations 0.949 ± 0.003; the per-seed differences were +0.002, −0.001 and
-# +0.011. No clear help: the difference is within the seed-to-seed noise. Small rotations
+# shifts + rotations 0.950 ± 0.006; the per-seed differences were 0.000, +0.004 and
+# +0.010 (with earlier kernels' rounding: +0.002, −0.001 and +0.011). No clear help: never
+# worse here, but the mean difference, +0.005, is only 1.6 times its standard error. Small rotations
 # are a plausible variation of handwriting, but the shifts already supply most of what
 # 500 digits lack; an answer either way would need more seeds.
 
@@ -155,11 +158,11 @@ print(f"Exercise 2: shifts {pm(seed_runs['shifts']['val_acc'])}, shifts + rotati
 # ## Exercise 3 — the gap against the training-set size
 #
 # Measured (full mode, seed 0), gap (validation accuracy): 250 digits 0.136 (0.864),
-# 500: 0.074 (0.926), 1,000: 0.054 (0.946), 2,000: 0.042 (0.958). The network reaches
+# 500: 0.073 (0.927), 1,000: 0.053 (0.947), 2,000: 0.039 (0.961). The network reaches
 # 100 % on its training digits at every size, so the gap is simply $1 -$ validation
 # accuracy. It shrinks steadily as the training set grows — more data is the most
 # reliable regulariser there is — with diminishing returns: the first doubling halves
-# the gap, the next two take off 2 and 1 points.
+# the gap, the next two take off 2 and 1.4 points.
 
 # %%
 sizes = (50, 100, 200) if FAST else (250, 500, 1000, 2000)
@@ -185,18 +188,18 @@ show(fig, "06_solution_gap_vs_size")
 # %% [markdown]
 # ## Exercise 4 — where to put dropout, and the cost of $p = 0.5$
 #
-# Measured (full mode, 3 seeds, validation accuracy): no dropout 0.929 ± 0.004;
+# Measured (full mode, 3 seeds, validation accuracy): no dropout 0.929 ± 0.003;
 # Dropout(0.25) after the dense layers 0.928 ± 0.006 (no effect); after the second pooling
-# layer 0.936 ± 0.005 — slightly better, by less than 1 point, about twice the noise:
-# suggestive, not proven with three seeds. Dropping whole positions of the 16×5×5
+# layer 0.938 ± 0.008 — slightly better, by about 1 point, not much more than the
+# seed-to-seed spread: suggestive, not proven with three seeds. Dropping whole positions of the 16×5×5
 # feature maps makes the dense layers rely on no single feature location, a kind of
 # built-in augmentation.
 #
-# For $p = 0.5$ after the dense layers: 40 epochs 0.894 ± 0.034; 80 epochs 0.911 ± 0.033;
-# 40 epochs at lr 0.01 0.918 ± 0.005. Neither removes the penalty entirely. The large
+# For $p = 0.5$ after the dense layers: 40 epochs 0.892 ± 0.040; 80 epochs 0.912 ± 0.030;
+# 40 epochs at lr 0.01 0.919 ± 0.003. Neither removes the penalty entirely. The large
 # standard deviations show what goes wrong at lr 0.02: some runs train badly with half of
 # the 120 and 84 units dropped at every step; the smaller learning rate makes all three
-# runs train well (spread 0.005) but they still end a point below the baseline. Layers
+# runs train well (spread 0.003) but they still end a point below the baseline. Layers
 # this narrow have little redundancy to spare.
 
 # %%
@@ -217,8 +220,8 @@ if not FAST:
 #
 # Measured (full mode, 3 seeds, patience 5, at most 40 epochs): monitoring `val_loss`, the
 # best epochs were 14, 4 and 7 and training stopped after 19, 9 and 12 epochs; monitoring
-# `val_accuracy`, best epochs 19, 20 and 13, stopped after 24, 25 and 18. Validation
-# accuracy of the restored model: 0.905 ± 0.019 vs 0.930 ± 0.006 (the 40-epoch baseline:
+# `val_accuracy`, best epochs 22, 20 and 13, stopped after 27, 25 and 18. Validation
+# accuracy of the restored model: 0.905 ± 0.019 vs 0.931 ± 0.005 (the 40-epoch baseline:
 # 0.929).
 #
 # Why they differ: on a small training set the validation loss turns upward early — the
