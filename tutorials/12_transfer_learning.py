@@ -334,27 +334,27 @@ if not FAST:
 #
 # | setting | n = 50 | n = 100 | n = 200 | n = 400 |
 # |---|---|---|---|---|
-# | scratch | 0.809 ± 0.035 | 0.855 ± 0.030 | 0.887 ± 0.027 | 0.906 ± 0.022 |
+# | scratch | 0.809 ± 0.036 | 0.855 ± 0.030 | 0.887 ± 0.027 | 0.906 ± 0.022 |
 # | random convs: frozen | 0.717 ± 0.082 | 0.756 ± 0.057 | 0.760 ± 0.049 | 0.767 ± 0.051 |
-# | MNIST digits: fine-tune | 0.777 ± 0.035 | 0.817 ± 0.019 | 0.852 ± 0.024 | 0.865 ± 0.014 |
-# | MNIST digits: frozen | 0.709 ± 0.050 | 0.747 ± 0.028 | 0.773 ± 0.019 | 0.769 ± 0.010 |
-# | large lesions: fine-tune | 0.863 ± 0.027 | 0.885 ± 0.016 | 0.903 ± 0.015 | 0.910 ± 0.008 |
-# | large lesions: frozen | 0.856 ± 0.032 | 0.882 ± 0.016 | 0.887 ± 0.005 | 0.892 ± 0.007 |
+# | MNIST digits: fine-tune | 0.777 ± 0.033 | 0.817 ± 0.018 | 0.852 ± 0.024 | 0.865 ± 0.016 |
+# | MNIST digits: frozen | 0.710 ± 0.050 | 0.747 ± 0.027 | 0.773 ± 0.018 | 0.768 ± 0.011 |
+# | large lesions: fine-tune | 0.862 ± 0.028 | 0.885 ± 0.017 | 0.904 ± 0.018 | 0.914 ± 0.009 |
+# | large lesions: frozen | 0.858 ± 0.032 | 0.884 ± 0.016 | 0.890 ± 0.003 | 0.895 ± 0.006 |
 #
 # * **Large simulated lesions help, most where labels are fewest.** Fine-tuning from them
-#   beats scratch by +0.054 AUC at $n = 50$, +0.029 at 100, +0.015 at 200 and +0.004 at 400
+#   beats scratch by +0.053 AUC at $n = 50$, +0.030 at 100, +0.017 at 200 and +0.008 at 400
 #   (better on 4 of 5 seeds at each size; at 400 the gap is within the seed-to-seed noise).
 #   Scratch catches up as $n$ grows. With 50 labels, even the frozen features with a
-#   66-weight head beat scratch on all 5 seeds (+0.048); from 200 labels on, training the
+#   66-weight head beat scratch on all 5 seeds (+0.049); from 200 labels on, training the
 #   conv layers too pays off.
 # * **MNIST digits hurt.** Fine-tuning from the digit network ends *below* scratch at every
-#   size (−0.032 to −0.041; worse on 19 of the 20 seed-size pairs). Transfer is not free:
+#   size (−0.031 to −0.041; worse on 19 of the 20 seed-size pairs). Transfer is not free:
 #   a source unlike the target can be worse than starting from random weights.
 #
 # **Why?** The frozen settings measure what a source's features are worth for lesions, and
 # the random-conv control says what "worth nothing" looks like: a head on *untrained*
 # random filters already reaches 0.72–0.77 (max-pooled random filters are still local
-# detectors of *something*). The large-lesion features add about +0.13 AUC over random ones at every $n$.
+# detectors of *something*). The large-lesion features add +0.13 to +0.14 AUC over random ones at every $n$.
 # The digit features add nothing: −0.009 to +0.013, within the noise. A digit is made of
 # strokes, and nothing in MNIST rewarded the network for telling a round dot from a line
 # (a vessel). So for this task the digit features are no better than random ones — and as

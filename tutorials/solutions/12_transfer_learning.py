@@ -114,8 +114,8 @@ if not FAST:
 
 # %% [markdown]
 # Measured in full mode (5 seeds, n = 50): scratch 0.809; fine-tuning from digits 0.777
-# (−0.032), with lr 5×10⁻⁴ 0.723 (−0.086), with twice the steps 0.792 against scratch's
-# 0.822 with twice the steps (−0.030). The gap does not close with longer training, and a
+# (−0.031), with lr 5×10⁻⁴ 0.725 (−0.084), with twice the steps 0.794 against scratch's
+# 0.822 with twice the steps (−0.028). The gap does not close with longer training, and a
 # gentler learning rate makes it *worse*: it keeps the weights closer to the digit
 # features, which are no better than random ones for lesions (tutorial 12, section 5).
 # So the digit initialisation is a worse starting point than He's random one for this
@@ -136,11 +136,11 @@ model = transferred(src_big, 0, frozen_layers=1)
 assert [p.trainable for p in model.parameters()] == [False, False] + [True] * 6
 
 # %% [markdown]
-# Measured in full mode (5 seeds, n = 50): all convs frozen 0.856 ± 0.032, conv 1 frozen
-# 0.863 ± 0.028, nothing frozen 0.863 ± 0.027. Freezing conv 1 (80 of the 5,954
-# parameters) lands exactly on full fine-tuning, and even freezing all three conv layers
-# is only 0.007 lower — far inside the seed spread. With 50 labels, *how much* you freeze
-# hardly matters here; *what* you copied does (compare scratch, 0.809).
+# Measured in full mode (5 seeds, n = 50): all convs frozen 0.858 ± 0.032, conv 1 frozen
+# 0.861 ± 0.029, nothing frozen 0.862 ± 0.028. Freezing conv 1 (80 of the 5,954
+# parameters) lands next to full fine-tuning (0.861 vs 0.862), and even freezing all three
+# conv layers is only about 0.004 lower — far inside the seed spread. With 50 labels,
+# *how much* you freeze hardly matters here; *what* you copied does (compare scratch, 0.809).
 #
 # ## Exercise 3 — pretraining for 1 epoch instead of 10
 
@@ -157,6 +157,6 @@ if not FAST:
 
 # %% [markdown]
 # Measured in full mode (5 seeds, n = 50): fine-tuning from a source trained for 1 epoch
-# gives 0.840, from 10 epochs 0.863, scratch 0.809: one epoch of pretraining keeps 58 % of
+# gives 0.839, from 10 epochs 0.862, scratch 0.809: one epoch of pretraining keeps 57 % of
 # the transfer gain: a briefly trained source is already a useful start, and a longer
 # pretraining adds the rest.
