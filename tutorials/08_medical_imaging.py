@@ -37,9 +37,9 @@
 #    and a sanity check on a real crop with real microaneurysms;
 # 7. the same pipeline on a real dataset you download yourself (PneumoniaMNIST).
 #
-# Full mode trains on 4,000 patches (about a minute of CPU time on a 2-core machine, about
-# 40 % of it the cross-validation; four minutes of wall time while other jobs kept the
-# machine busy); `TINYCNN_FAST=1` shrinks everything to a few seconds for the test suite.
+# Full mode trains on 4,000 patches (about a minute of CPU time on a 2-core machine, half
+# of it the cross-validation; four minutes of wall time while other jobs kept the machine
+# busy); `TINYCNN_FAST=1` shrinks everything to a few seconds for the test suite.
 # The same recipe runs from the command line: `python -m tinycnn train --dataset lesions`.
 
 # %%
