@@ -185,7 +185,7 @@ show(fig, "09_solution_zero_gamma")
 
 # %% [markdown]
 # In the full run zero-γ was much *slower* over the first 50 steps: the mean loss of steps
-# 41–50 was 2.16 and 2.17 (seeds 0, 1) with zero-γ against 0.97 and 0.85 with the default
+# 41–50 was 2.16 and 2.17 (seeds 0, 1) with zero-γ against 0.98 and 0.83 with the default
 # initialisation, though zero-γ's first step was lower (2.43 and 2.37 against 2.98 and
 # 2.53 — the shallow network it starts as makes calmer initial predictions).
 #
@@ -275,9 +275,9 @@ show(fig, "09_solution_deeper_plain")
 
 # %% [markdown]
 # In the full run (one seed, 250 steps): at 12 layers the two stacks ended almost level
-# (mean loss of the last 25 steps 0.107 plain, 0.092 residual, a gap of 0.015); at 26
-# layers the plain stack fell behind (0.247 against 0.131, a gap of 0.116) and its curve
-# drops visibly later, while the residual stack trained about as well as at 12 layers.
+# (mean loss of the last 25 steps 0.117 plain, 0.103 residual, a gap of 0.014); at 26
+# layers the plain stack fell behind (0.319 against 0.146, a gap of 0.173) and its curve
+# drops visibly later, while the residual stack trained nearly as well as at 12 layers.
 # That is the beginning of what He et al. called the degradation problem: with
 # BatchNorm, a plain stack's gradients are well scaled (tutorial 09, section 2), yet the
 # deeper plain network optimises more slowly — identity shortcuts remove that penalty.
