@@ -461,9 +461,9 @@ if not FAST:
 #   though: from three more weight seeds the plain stack ended at 0.83, 2.30 and 2.30, the
 #   residual one at 1.56, 2.30 and 2.30. Without normalisation, training at this depth is
 #   a lottery — even the rounding takes part: with tinycnn's earlier fast kernels, which
-#   summed in another order, the plain stack's seed-0 run did not train (its final loss
-#   stayed above 2.0); with the current ones, and with the NumPy reference kernels, it
-#   does.
+#   summed in another order, the plain stack's seed-0 run also began to descend near step
+#   130 but fell back, ending at 2.39, and its seed-1 run ended at 2.30 instead of 0.83;
+#   the NumPy reference kernels give 1.66 for seed 0.
 # * **He + BatchNorm.** Normalisation keeps every layer's scale in range in both stacks,
 #   and both train well; the residual stack's loss drops earlier (right panel), and after
 #   250 steps the two are close (the printed numbers say which is lower in this run — one
