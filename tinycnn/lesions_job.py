@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 __all__ = ["RECIPE", "standardize_patches", "darkest_pixel_score", "lesion_splits",
-           "class_weights", "train_detector", "run"]
+           "class_weights", "build_detector", "train_detector", "run"]
 
 # The recipe measured in the closing note of the case study: 4,000 patches, 20 % lesions.
 RECIPE = {"samples": 4000, "epochs": 25, "lr": 2e-3, "batch_size": 64, "patience": 5,
@@ -67,6 +67,20 @@ def class_weights(y):
     return len(y) / (len(counts) * np.maximum(counts, 1))
 
 
+def build_detector(architecture, input_shape, seed=0):
+    """The untrained detector :func:`train_detector` trains: ``"lesion_cnn"`` or
+    ``"resnet_mini"`` (narrower than for digits: 32×32 patches, 2 classes) for patches of
+    ``input_shape`` (C, H, W)."""
+    from tinycnn.models import lesion_cnn, resnet_mini
+
+    if architecture not in ("lesion_cnn", "resnet_mini"):
+        raise ValueError(f"train_detector: architecture must be 'lesion_cnn' or 'resnet_mini', got {architecture!r}")
+    C, _, W = input_shape
+    if architecture == "resnet_mini":
+        return resnet_mini(in_channels=C, num_classes=2, widths=(8, 16, 32), input_size=W, rng=seed)
+    return lesion_cnn(in_channels=C, input_size=W, rng=seed)
+
+
 def train_detector(x_train, y_train, x_val, y_val, *, epochs=RECIPE["epochs"], lr=RECIPE["lr"],
                    batch_size=RECIPE["batch_size"], patience=RECIPE["patience"],
                    imbalance="weights", augment=True, seed=0, verbose=False, architecture="lesion_cnn"):
@@ -79,18 +93,11 @@ def train_detector(x_train, y_train, x_val, y_val, *, epochs=RECIPE["epochs"], l
     """
     from tinycnn import losses, optim, transforms
     from tinycnn.datasets import balanced_batches
-    from tinycnn.models import lesion_cnn, resnet_mini
     from tinycnn.train import EarlyStopping
 
     if imbalance not in ("weights", "sampler", None):
         raise ValueError(f"train_detector: imbalance must be 'weights', 'sampler' or None, got {imbalance!r}")
-    if architecture not in ("lesion_cnn", "resnet_mini"):
-        raise ValueError(f"train_detector: architecture must be 'lesion_cnn' or 'resnet_mini', got {architecture!r}")
-    if architecture == "resnet_mini":          # narrower than for digits: 32×32 patches, 2 classes
-        model = resnet_mini(in_channels=x_train.shape[1], num_classes=2, widths=(8, 16, 32),
-                            input_size=x_train.shape[-1], rng=seed)
-    else:
-        model = lesion_cnn(in_channels=x_train.shape[1], input_size=x_train.shape[-1], rng=seed)
+    model = build_detector(architecture, x_train.shape[1:], seed)
     opt = optim.Adam(model.parameters(), lr=lr)
     weights = class_weights(y_train) if imbalance == "weights" else None
     history = model.fit(
@@ -122,8 +129,9 @@ def run(args, new_run_folder):
           f"({len(x_train)} train, {len(x_val)} validation, {len(x_test)} test; "
           f"{y_train.mean():.0%} lesions); backend {tc.get_backend()}")
     print("For learning only -- simulated lesions, not for clinical use.")
-    if tc.get_backend() == "numba":
-        tc.warmup(dtypes=("float32",))
+    if tc.get_backend() == "numba":                # only the kernels this detector calls
+        tc.warmup(model=build_detector(architecture, x_train.shape[1:], args.seed),
+                  x=x_train[:args.batch_size])
     model, history = train_detector(x_train, y_train, x_val, y_val, epochs=args.epochs, lr=args.lr,
                                     batch_size=args.batch_size, patience=args.patience,
                                     imbalance=args.imbalance, augment=not args.no_augment,
