@@ -18,34 +18,26 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
+
+from conv_shapes import median_ms
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 N_GEMM = 1024
 
 
-def _median_seconds(fn, repeats=7, clock=time.perf_counter):
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = clock()
-        fn()
-        times.append(clock() - t0)
-    return float(np.median(times))
-
-
-def gemm_peak(torch=None, clock=time.perf_counter):
-    """{"numpy": GFLOP/s, "torch": GFLOP/s or None, "peak": the larger} for 1024^3 float32."""
+def gemm_peak(torch=None):
+    """{"numpy": GFLOP/s, "torch": GFLOP/s or None, "peak": the larger} for 1024^3 float32,
+    timed with the benchmark's clock (``conv_shapes.median_ms``)."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((N_GEMM, N_GEMM)).astype(np.float32)
     b = rng.standard_normal((N_GEMM, N_GEMM)).astype(np.float32)
     flop = 2 * N_GEMM ** 3
-    out = {"numpy": flop / _median_seconds(lambda: a @ b, clock=clock) / 1e9, "torch": None}
+    out = {"numpy": flop / median_ms(lambda: a @ b, 7, warmup=1) / 1e6, "torch": None}
     if torch is not None:
         ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-        out["torch"] = flop / _median_seconds(lambda: ta @ tb, clock=clock) / 1e9
+        out["torch"] = flop / median_ms(lambda: ta @ tb, 7, warmup=1) / 1e6
     out["peak"] = max(v for v in (out["numpy"], out["torch"]) if v is not None)
     return out
 

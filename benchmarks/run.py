@@ -123,7 +123,7 @@ def measure(args):
     if torch is not None:
         resnet_types["torch"] = networks.torch_per_type_ms(torch)
     log("GEMM peak:")
-    gemm = efficiency.gemm_peak(torch, clock=conv_shapes.CLOCK)
+    gemm = efficiency.gemm_peak(torch)
     log(f"  GEMM 1024^3 float32: NumPy {gemm['numpy']:.0f} GFLOP/s"
         + (f", PyTorch {gemm['torch']:.0f} GFLOP/s" if gemm["torch"] else ""))
     startup_s = warm = memory = None

@@ -100,7 +100,7 @@ class Flatten(Layer):
         return dy.reshape(shape)
 
     def output_shape(self, input_shape):
-        return (math.prod(input_shape),)
+        return (int(math.prod(input_shape)),)
 
     def receptive_window(self, input_shape):
         """``None``: the pixel grid ends here (each feature is still one input unit, but
