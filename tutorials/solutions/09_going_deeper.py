@@ -152,19 +152,25 @@ STEPS = 4 if FAST else 50
 SEEDS = (0,) if FAST else (0, 1)
 
 
-def first_steps(model, seed):
-    """Training loss of each of the first ``STEPS`` SGD steps."""
+def loss_curve(model, x, y, steps, seed, **sgd):
+    """Training loss of each of ``steps`` SGD steps (momentum 0.9, ``sgd`` its other
+    settings) on minibatches of 64 drawn from ``x, y`` with ``seed``."""
     loss_fn = losses.SoftmaxCrossEntropy()
-    opt = optim.SGD(model.parameters(), lr=0.02, momentum=0.9, weight_decay=5e-4)
+    opt = optim.SGD(model.parameters(), momentum=0.9, **sgd)
     order = np.random.default_rng(seed)
     curve = []
-    for _ in range(STEPS):
-        idx = order.choice(len(x_digits), 64, replace=False)
-        curve.append(loss_fn.forward(model.forward(x_digits[idx]), y_digits[idx]))
+    for _ in range(steps):
+        idx = order.choice(len(x), 64, replace=False)
+        curve.append(loss_fn.forward(model.forward(x[idx]), y[idx]))
         model.backward(loss_fn.backward())
         opt.step()
         opt.zero_grad()
     return np.array(curve)
+
+
+def first_steps(model, seed):
+    """Training loss of each of the first ``STEPS`` SGD steps (lr 0.02, weight decay 5e-4)."""
+    return loss_curve(model, x_digits, y_digits, STEPS, seed, lr=0.02, weight_decay=5e-4)
 
 
 curves = {}
@@ -236,17 +242,7 @@ def deep_bn_cnn(residual, pairs, width=16, seed=0):
 
 def train_steps(model, steps, seed=0):
     """The tutorial's loop: SGD lr 0.05, momentum 0.9, batch 64 from the 2,000 digits."""
-    loss_fn = losses.SoftmaxCrossEntropy()
-    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    order = np.random.default_rng(seed)
-    curve = []
-    for _ in range(steps):
-        idx = order.choice(len(x_deep), 64, replace=False)
-        curve.append(loss_fn.forward(model.forward(x_deep[idx]), y_deep[idx]))
-        model.backward(loss_fn.backward())
-        opt.step()
-        opt.zero_grad()
-    return np.array(curve)
+    return loss_curve(model, x_deep, y_deep, steps, seed, lr=0.05)
 
 
 deeper = {}
